@@ -1,0 +1,97 @@
+/**
+ * The task message: what travels on the task queue, local or SQS. The poller builds it from a
+ * topic message; a person builds it by hand for a re-run (`{"task_id": 123, "reason": "..."}`).
+ */
+import { z } from 'zod';
+import { AvatarError } from './errors.ts';
+
+/** Ids may be numbers or strings (numa-api.md); kept as given, compared as strings. */
+export const idSchema = z.union([
+  z.number().int().nonnegative(),
+  z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .max(128, 'must be at most 128 characters')
+    .regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -'),
+]);
+export type Id = z.infer<typeof idSchema>;
+
+export const taskMessageSchema = z.object({
+  task_id: idSchema,
+  /** The topic message this came from; absent on a manual re-run. */
+  message_id: idSchema.optional(),
+  topic_id: idSchema.optional(),
+  /** Why a person asked for a re-run (manual messages). */
+  reason: z.string().max(2000).optional(),
+  /** 1 for the first run of a message; the stopped-task handler increments it on a re-queue. */
+  attempt: z.number().int().min(1).max(100).optional(),
+  /** When the message was created (ISO 8601). */
+  created_at: z.string().optional(),
+});
+export type TaskMessage = z.infer<typeof taskMessageSchema>;
+
+export function isManual(msg: TaskMessage): boolean {
+  return msg.message_id === undefined;
+}
+
+/** Formats zod issues as "task_id: expected ..., reason: ..." so a person sees which field. */
+export function describeIssues(error: z.ZodError, prefix = ''): string {
+  return error.issues
+    .map((i) => {
+      const path = [prefix, ...i.path.map(String)].filter(Boolean).join('.');
+      return `${path || '(root)'}: ${i.message}`;
+    })
+    .join('; ');
+}
+
+/** Parses a queue message body (a JSON string or an already-parsed value). */
+export function parseTaskMessage(raw: unknown): TaskMessage {
+  let value = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch (cause) {
+      throw new AvatarError('MESSAGE_MALFORMED', 'message body is not valid JSON', { cause });
+    }
+  }
+  const parsed = taskMessageSchema.safeParse(value);
+  if (!parsed.success) {
+    throw new AvatarError('MESSAGE_MALFORMED', `invalid task message: ${describeIssues(parsed.error)}`);
+  }
+  return parsed.data;
+}
+
+/** Extracts the task id from a topic message's `data`, or says why there is none. */
+export function taskIdFromTopicData(data: unknown): { ok: true; taskId: Id } | { ok: false; reason: string } {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    return { ok: false, reason: `data: expected an object with task_id, got ${describeType(data)}` };
+  }
+  const tid = (data as Record<string, unknown>).task_id;
+  const parsed = idSchema.safeParse(tid);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      reason:
+        tid === undefined
+          ? 'data.task_id: missing'
+          : `data.task_id: ${describeIssues(parsed.error)} (got ${describeType(tid)})`,
+    };
+  }
+  return { ok: true, taskId: parsed.data };
+}
+
+export function describeType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
+  if (typeof v === 'number') return `the number ${v}`;
+  return typeof v;
+}
+
+/** The deduplication/idempotency key of a message: one run per key. */
+export function messageKey(msg: TaskMessage, fallback: string): string {
+  return msg.message_id !== undefined
+    ? `topic-${msg.topic_id ?? 'x'}-msg-${msg.message_id}`
+    : `manual-${fallback}`;
+}

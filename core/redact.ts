@@ -1,0 +1,62 @@
+/**
+ * Secret redaction. Every text that leaves the process (logs, task logs, transcripts, error
+ * messages, /status) passes through a Redactor. It removes the exact secret values it was given
+ * (configured tokens and keys) and anything shaped like a credential: userinfo in URLs, bearer
+ * and basic authorization values, and well-known token formats.
+ */
+export const REDACTED = '[REDACTED]';
+
+const PATTERNS: ReadonlyArray<[RegExp, string]> = [
+  // user:password@ or token@ in URLs (http, https, git+https, ssh with password...)
+  [/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s:@]+(?::[^/\s@]*)?@/gi, `$1${REDACTED}@`],
+  // Authorization headers and similar key/value forms
+  [/\b(authorization\s*[:=]\s*)(bearer|basic|token)\s+[^\s"',]+/gi, `$1$2 ${REDACTED}`],
+  [/\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi, `$1 ${REDACTED}`],
+  // Well-known token formats
+  [/\bgh[pousr]_[A-Za-z0-9]{20,}\b/g, REDACTED],
+  [/\bgithub_pat_[A-Za-z0-9_]{20,}\b/g, REDACTED],
+  [/\bglpat-[A-Za-z0-9_-]{20,}\b/g, REDACTED],
+  [/\bsk-[A-Za-z0-9_-]{16,}\b/g, REDACTED],
+  [/\b(AKIA|ASIA)[A-Z0-9]{16}\b/g, REDACTED],
+  [/\bxox[abposr]-[A-Za-z0-9-]{10,}\b/g, REDACTED],
+  // key=value / "key": "value" where the key says it is secret
+  [
+    /\b((?:api[_-]?key|api[_-]?token|access[_-]?token|secret(?:[_-]?access)?[_-]?key|password|passwd|client[_-]?secret|git[_-]?token|numa[_-]?api[_-]?token)["']?\s*[:=]\s*["']?)[^\s"',;]{4,}/gi,
+    `$1${REDACTED}`,
+  ],
+];
+
+export class Redactor {
+  private readonly secrets = new Set<string>();
+
+  constructor(secrets: Iterable<string | undefined> = []) {
+    for (const s of secrets) this.add(s);
+  }
+
+  /** Registers an exact secret value. Values shorter than 4 characters are ignored (they would redact ordinary text). */
+  add(secret: string | undefined): void {
+    if (!secret || secret.length < 4) return;
+    this.secrets.add(secret);
+    // The same secret as it appears URL-encoded or base64-encoded (e.g. in a Basic header).
+    const encoded = encodeURIComponent(secret);
+    if (encoded !== secret) this.secrets.add(encoded);
+  }
+
+  redact(text: string): string {
+    let out = text;
+    // Longest first, so a secret containing another is removed whole.
+    for (const s of [...this.secrets].sort((a, b) => b.length - a.length)) {
+      if (out.includes(s)) out = out.split(s).join(REDACTED);
+    }
+    for (const [re, replacement] of PATTERNS) out = out.replace(re, replacement);
+    return out;
+  }
+
+  /** Redacts every string inside a JSON-like value. */
+  redactValue<T>(value: T): T {
+    return JSON.parse(this.redact(JSON.stringify(value))) as T;
+  }
+}
+
+/** A redactor for code that has no configured secrets (patterns only). */
+export const patternRedactor = new Redactor();
