@@ -1,0 +1,160 @@
+/**
+ * Safe resolution of the repository-relative paths the agent's file tools receive. A path that
+ * would leave the repository (`..`, absolute, `~`, URL-encoded or backslash tricks, NUL bytes, a
+ * symlink whose target is outside) is refused with AvatarError('PATH_ESCAPE'); git's own `.git`
+ * directory is refused too (it holds the remote's configuration and hooks that git runs).
+ */
+import { lstat, readlink, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { AvatarError } from '../../../core/errors.ts';
+
+export interface ResolvedPath {
+  /** Absolute path inside the repository (lexically normalised, not symlink-resolved). */
+  abs: string;
+  /** Repository-relative path with forward slashes; `.` for the root. */
+  rel: string;
+}
+
+const MAX_LINK_HOPS = 40;
+
+function refuse(input: string, why: string): never {
+  throw new AvatarError(
+    'PATH_ESCAPE',
+    `path ${JSON.stringify(input)} refused: ${why}. Paths are relative to the repository root, e.g. "src/index.ts".`,
+  );
+}
+
+/** Repeatedly percent-decodes (so `%252e` counts too); undefined when the text is not valid percent-encoding. */
+function percentDecoded(input: string): string | undefined {
+  let cur = input;
+  for (let i = 0; i < 5 && /%[0-9a-f]{2}/i.test(cur); i++) {
+    try {
+      cur = decodeURIComponent(cur);
+    } catch {
+      return undefined;
+    }
+  }
+  return cur;
+}
+
+/** The lexical checks; returns the normalised relative path ('' for the root). */
+export function normalizeRepoPath(input: unknown): string {
+  if (typeof input !== 'string') refuse(String(input), 'a path must be a string');
+  const raw = input.trim();
+  if (raw.includes('\0')) refuse(input, 'it contains a NUL byte');
+  if (raw.includes('\\')) refuse(input, 'it contains a backslash (use forward slashes "/")');
+  if (raw.startsWith('/')) refuse(input, 'it is absolute');
+  if (/^[a-z]:/i.test(raw)) refuse(input, 'it is an absolute (drive-letter) path');
+  // `~` and `~user` are what a shell would expand to a home directory: never meant literally here.
+  if (/^~[A-Za-z0-9_.-]*$/.test(raw.split('/')[0] ?? '')) {
+    refuse(input, 'it starts with "~" (the home directory is outside the repository)');
+  }
+  const decoded = percentDecoded(raw);
+  if (decoded !== undefined && decoded !== raw) {
+    // A name may contain '%'; what it may not do is decode into an escape.
+    if (
+      decoded.includes('\0') ||
+      decoded.includes('\\') ||
+      decoded.startsWith('/') ||
+      decoded.split('/').includes('..')
+    ) {
+      refuse(input, `it is URL-encoded and decodes to ${JSON.stringify(decoded)}, which leaves the repository`);
+    }
+  }
+  if (raw === '' || raw === '.') return '';
+  const normalized = path.posix.normalize(raw).replace(/\/+$/, '');
+  if (normalized === '..' || normalized.startsWith('../')) refuse(input, 'it leads outside the repository (..)');
+  if (normalized === '.' || normalized === '') return '';
+  if (normalized.split('/').some((seg) => seg.toLowerCase() === '.git')) {
+    refuse(input, "it is inside git's internal .git directory, which the tools do not read or change");
+  }
+  return normalized;
+}
+
+function isInside(root: string, candidate: string): boolean {
+  return candidate === root || candidate.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+}
+
+function isErrno(err: unknown, ...codes: string[]): boolean {
+  return err instanceof Error && codes.includes((err as NodeJS.ErrnoException).code ?? '');
+}
+
+/**
+ * Where `p` really is: its realpath when it exists, otherwise the realpath of its nearest existing
+ * ancestor plus the rest. Dangling symlinks are followed by hand (writing through one would
+ * create its target).
+ */
+async function physicalPath(p: string, hops = 0): Promise<string> {
+  if (hops > MAX_LINK_HOPS) throw new Error(`too many levels of symbolic links at ${p}`);
+  let cur = p;
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return path.join(await realpath(cur), ...rest);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT', 'ENOTDIR')) throw err;
+    }
+    try {
+      const st = await lstat(cur);
+      if (st.isSymbolicLink()) {
+        const target = path.resolve(path.dirname(cur), await readlink(cur));
+        return path.join(await physicalPath(target, hops + 1), ...rest);
+      }
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT', 'ENOTDIR')) throw err;
+    }
+    const parent = path.dirname(cur);
+    if (parent === cur) return path.join(cur, ...rest);
+    rest.unshift(path.basename(cur));
+    cur = parent;
+  }
+}
+
+/** A resolver bound to one repository root (its realpath computed once). */
+export class RepoPaths {
+  readonly root: string;
+  private realRoot: Promise<string> | undefined;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+  }
+
+  private getRealRoot(): Promise<string> {
+    this.realRoot ??= realpath(this.root);
+    return this.realRoot;
+  }
+
+  /** Resolves a repository-relative path, refusing anything that leaves the repository. */
+  async resolve(input: unknown): Promise<ResolvedPath> {
+    const rel = normalizeRepoPath(input);
+    const abs = rel === '' ? this.root : path.join(this.root, ...rel.split('/'));
+    if (!isInside(this.root, abs)) refuse(String(input), 'it leads outside the repository');
+    const realRoot = await this.getRealRoot();
+    let physical: string;
+    try {
+      physical = await physicalPath(abs);
+    } catch (err) {
+      refuse(String(input), `it could not be resolved (${err instanceof Error ? err.message : String(err)})`);
+    }
+    if (!isInside(realRoot, physical)) {
+      refuse(String(input), 'it goes through a symbolic link that points outside the repository');
+    }
+    // The physical path may land in .git through a symlink inside the repository.
+    const physRel = path.relative(realRoot, physical).split(path.sep);
+    if (physRel.some((seg) => seg.toLowerCase() === '.git')) {
+      refuse(String(input), "it resolves into git's internal .git directory");
+    }
+    return { abs, rel: rel === '' ? '.' : rel };
+  }
+
+  /** The repository-relative form of an absolute path inside the root (for listings). */
+  relative(abs: string): string {
+    const r = path.relative(this.root, abs).split(path.sep).join('/');
+    return r === '' ? '.' : r;
+  }
+}
+
+/** One-shot form of RepoPaths#resolve. */
+export function resolveRepoPath(root: string, input: unknown): Promise<ResolvedPath> {
+  return new RepoPaths(root).resolve(input);
+}

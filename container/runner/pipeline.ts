@@ -1,0 +1,270 @@
+/**
+ * The runner pipeline: one task run, from `in_progress` to `done`, `failed` or `blocked`.
+ *
+ *   in_progress → task → application → clone → branch → develop (agent) → tests → repair rounds
+ *   → commit → push (rebase onto a moved remote when that applies cleanly and tests still pass)
+ *   → done (only after the push succeeded)
+ *
+ * Every failure ends the run `failed` with the reason in the task's logs and nothing half-pushed;
+ * the working state is kept as a snapshot. The same pipeline runs in local mode and on Fargate:
+ * only the adapters differ.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { AvatarError, describeError, isAvatarError } from '../../core/errors.ts';
+import type { Config } from '../../core/config/schema.ts';
+import type { Logger } from '../../core/log.ts';
+import type { TaskMessage } from '../../core/message.ts';
+import type { NumaClient } from '../../core/numa/client.ts';
+import type { Application, Task } from '../../core/numa/schemas.ts';
+import type { BlobStore } from '../../core/ports.ts';
+import type { Redactor } from '../../core/redact.ts';
+import type { AgentOutcome, TestRunResult } from './agent/agent.ts';
+import type { GitEngine } from './git/index.ts';
+import type { RunResult } from './outcome.ts';
+import { Snapshots } from './snapshot.ts';
+import type { TaskLog } from './task-log.ts';
+import { detectTestCommand } from './testing/detect.ts';
+import { runTestCommand } from './testing/run.ts';
+
+export interface Developer {
+  develop(): Promise<AgentOutcome>;
+  repair(failure: TestRunResult): Promise<AgentOutcome>;
+  readonly filesTouched: ReadonlySet<string>;
+  readonly stats: { steps: number; promptTokens: number; completionTokens: number; modelCalls: number };
+}
+
+export interface DeveloperContext {
+  repoDir: string;
+  task: Task;
+  runTests: () => Promise<TestRunResult>;
+  signal: AbortSignal;
+  log: (line: string) => void;
+}
+
+export interface PipelineDeps {
+  config: Config;
+  client: NumaClient;
+  git: GitEngine;
+  blobs: BlobStore;
+  createDeveloper: (ctx: DeveloperContext) => Developer;
+  taskLog: TaskLog;
+  logger: Logger;
+  redactor: Redactor;
+  /** Scratch space for this run (the clone lives here). */
+  scratchDir: string;
+  signal?: AbortSignal;
+  now?: () => number;
+}
+
+export interface RunRequest {
+  taskId: string;
+  runId: string;
+  message?: TaskMessage;
+}
+
+export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<RunResult> {
+  const now = deps.now ?? Date.now;
+  const started = now();
+  const { config, client, taskLog } = deps;
+  const statuses = config.statuses;
+  const repoDir = path.join(deps.scratchDir, 'repo');
+  const snapshots = new Snapshots(deps.blobs, req.taskId, req.runId, deps.redactor);
+  const timeout = AbortSignal.timeout(config.limits.run_timeout * 1000);
+  const signal = deps.signal ? AbortSignal.any([deps.signal, timeout]) : timeout;
+  const log = (text: string) => taskLog.line(text);
+
+  const state: {
+    task?: Task;
+    app?: Application;
+    cloned: boolean;
+    baseOid?: string;
+    step: string;
+  } = { cloned: false, step: 'starting' };
+
+  const finish = async (
+    status: RunResult['status'],
+    extra: Partial<RunResult>,
+    statusName: string,
+  ): Promise<RunResult> => {
+    let reported = false;
+    try {
+      await client.updateStatus(req.taskId, statusName);
+      reported = true;
+    } catch (err) {
+      log(`could not report status "${statusName}": ${describeError(err)}`);
+    }
+    const result: RunResult = {
+      status,
+      taskId: req.taskId,
+      runId: req.runId,
+      startedAt: new Date(started).toISOString(),
+      finishedAt: new Date(now()).toISOString(),
+      durationMs: now() - started,
+      reported,
+      ...extra,
+    };
+    await snapshots.saveResult(result).catch((err: unknown) => deps.logger.warn('could not save the run result', { error: describeError(err) }));
+    return result;
+  };
+
+  const keepSnapshot = async (label: string) => {
+    if (!state.cloned) return;
+    try {
+      const patch = await deps.git.diffPatch(repoDir, state.baseOid);
+      const key = await snapshots.savePatch(label, patch);
+      log(`working state kept as a snapshot: ${key} (${patch.length} bytes)`);
+    } catch (err) {
+      log(`could not save a snapshot of the working state: ${describeError(err)}`);
+    }
+  };
+
+  try {
+    const attempt = req.message?.attempt ?? 1;
+    log(
+      `run ${req.runId} started by ${config.avatar.name} (${config.avatar.id})` +
+        (attempt > 1 ? `, attempt ${attempt}` : '') +
+        (req.message?.reason ? `, re-run requested: ${req.message.reason}` : ''),
+    );
+    state.step = 'reporting in_progress';
+    await client.updateStatus(req.taskId, statuses.in_progress, { signal });
+
+    state.step = 'reading the task';
+    const task = await client.getTask(req.taskId, { signal });
+    state.task = task;
+    log(`task ${task.id}: ${task.title} (branch ${task.code_branch})`);
+
+    state.step = 'reading the application';
+    const app = await client.getApplication(task.application_id, { signal });
+    state.app = app;
+    const repoUrl = app.git_repo_url;
+    log(`application ${app.id} ${app.name}: repository ${repoUrl}`);
+
+    state.step = 'cloning';
+    await rm(deps.scratchDir, { recursive: true, force: true });
+    await mkdir(deps.scratchDir, { recursive: true });
+    const remote = await deps.git.lsRemote(repoUrl);
+    const branch = task.code_branch;
+    const branchExists = Object.hasOwn(remote.branches, branch);
+    const t0 = now();
+    if (branchExists) {
+      await deps.git.clone({ url: repoUrl, dir: repoDir, branch, depth: 1 });
+      state.cloned = true;
+      log(`cloned ${branch} (existing branch) with ${deps.git.name} git in ${now() - t0} ms`);
+    } else {
+      await deps.git.clone({ url: repoUrl, dir: repoDir, branch: remote.defaultBranch, depth: 1 });
+      state.cloned = true;
+      await deps.git.checkoutNewBranch(repoDir, branch);
+      log(`cloned ${remote.defaultBranch} with ${deps.git.name} git in ${now() - t0} ms; created branch ${branch} from it`);
+    }
+    state.baseOid = await deps.git.headOid(repoDir);
+    await snapshots.saveMeta({ task, application: app, branch, base: state.baseOid, engine: deps.git.name });
+
+    state.step = 'detecting the test command';
+    const detected = await detectTestCommand(repoDir, config.tests.command);
+    const setup = config.tests.setup ?? detected?.setup;
+    if (detected) log(`test command: ${detected.command} (${detected.source})`);
+    else log('no test command detected and none configured (tests.command): the change is not tested');
+
+    let setupDone = false;
+    const runTests = async (): Promise<TestRunResult> => {
+      if (!detected) {
+        return { passed: true, command: '(none)', exitCode: 0, output: 'no test command configured or detected', durationMs: 0 };
+      }
+      if (setup && !setupDone) {
+        const s = await runTestCommand({ command: setup, cwd: repoDir, timeoutMs: config.limits.test_timeout * 1000, signal });
+        log(`setup \`${setup}\`: exit ${s.exitCode ?? 'none'} in ${s.durationMs} ms`);
+        if (!s.passed) return { ...s, output: `setup command failed: ${setup}\n${s.output}` };
+        setupDone = true;
+      }
+      const r = await runTestCommand({
+        command: detected.command,
+        cwd: repoDir,
+        timeoutMs: config.limits.test_timeout * 1000,
+        signal,
+      });
+      log(`tests ${r.passed ? 'passed' : r.timedOut ? 'timed out' : 'failed'}: \`${r.command}\` exit ${r.exitCode ?? 'none'} in ${r.durationMs} ms`);
+      return r;
+    };
+
+    state.step = 'developing';
+    const developer = deps.createDeveloper({ repoDir, task, runTests, signal, log });
+    let outcome = await developer.develop();
+    let tests: TestRunResult | undefined;
+    let round = 0;
+    for (;;) {
+      if (outcome.kind === 'blocked') {
+        log(`blocked: the agent needs a clarification: ${outcome.question}`);
+        await keepSnapshot('blocked');
+        return await finish('blocked', { reason: outcome.question, branch }, statuses.blocked);
+      }
+      if (outcome.kind === 'failed') throw new AvatarError(outcome.code, `the agent stopped: ${outcome.reason}`);
+      state.step = 'running the tests';
+      tests = await runTests();
+      if (tests.passed) break;
+      if (round >= config.limits.repair_rounds) {
+        log(`tests still fail after ${round} repair round(s); last output:\n${tail(tests.output, 3000)}`);
+        throw new AvatarError('TESTS_FAILED', `the project's tests fail (\`${tests.command}\`, exit ${tests.exitCode ?? 'none'}) after ${round} repair round(s)`);
+      }
+      round++;
+      state.step = `repair round ${round}`;
+      log(`repair round ${round} of ${config.limits.repair_rounds}: the tests fail, the agent gets their output`);
+      outcome = await developer.repair(tests);
+    }
+
+    state.step = 'committing';
+    const changed = await deps.git.changedFiles(repoDir);
+    if (changed.length === 0) throw new AvatarError('NO_CHANGES', 'the agent finished without changing any file');
+    const commitMessage = outcome.commitMessage.trim() || `${task.title} (task ${task.id})`;
+    const author = { name: config.git.username, email: config.git.email };
+    let commit = await deps.git.commit(repoDir, { message: commitMessage, author, paths: changed });
+    log(`committed ${commit.slice(0, 12)}: ${firstLine(commitMessage)} (${changed.length} file(s))`);
+
+    state.step = 'pushing';
+    let pushed = await deps.git.push(repoDir, branch);
+    if (!pushed.ok) {
+      log(`push rejected (${pushed.reason}); fetching ${branch} and replaying the commit on its new tip`);
+      const tip = await deps.git.fetchBranch(repoDir, branch);
+      if (!tip) throw new AvatarError('GIT_PUSH_REJECTED', `push of ${branch} rejected and the branch cannot be fetched`);
+      const rebased = await deps.git.rebaseOnto(repoDir, branch, tip);
+      if (!rebased.ok) {
+        throw new AvatarError('GIT_PUSH_REJECTED', `push rejected: ${branch} moved on the remote and the change does not apply on it (${rebased.reason})`);
+      }
+      commit = rebased.oid;
+      const again = await runTests();
+      if (!again.passed) throw new AvatarError('TESTS_FAILED', `the change no longer passes the tests on the new tip of ${branch}`);
+      pushed = await deps.git.push(repoDir, branch);
+      if (!pushed.ok) throw new AvatarError('GIT_PUSH_REJECTED', `push of ${branch} rejected again: ${pushed.reason}`);
+    }
+    const diffStat = await deps.git.diffStat(repoDir, state.baseOid, commit);
+    log(`pushed ${commit.slice(0, 12)} to ${branch}: ${diffStat.files} file(s), +${diffStat.insertions} -${diffStat.deletions}`);
+    const st = developer.stats;
+    log(
+      `summary: ${outcome.summary ? firstLine(outcome.summary) + '; ' : ''}tests ${tests?.command ?? '(none)'} passed; ` +
+        `${st.steps} agent steps, ${st.modelCalls} model calls, ${st.promptTokens}+${st.completionTokens} tokens, ${round} repair round(s)`,
+    );
+    const result = await finish('done', { branch, commit, diffStat }, statuses.done);
+    if (result.reported) await rm(deps.scratchDir, { recursive: true, force: true });
+    return result;
+  } catch (err) {
+    const aborted = deps.signal?.aborted;
+    const reason = timeout.aborted && !aborted
+      ? `run timeout: the run took longer than limits.run_timeout (${config.limits.run_timeout} s) while ${state.step}`
+      : aborted
+        ? `run interrupted while ${state.step} (the runner was asked to stop)`
+        : `${state.step}: ${describeError(err)}`;
+    const code = timeout.aborted ? 'RUN_TIMEOUT' : isAvatarError(err) ? err.code : 'UNEXPECTED';
+    log(`failed: ${reason}`);
+    await keepSnapshot('failed');
+    return await finish('failed', { reason, errorCode: code, branch: state.task?.code_branch }, statuses.failed);
+  }
+}
+
+function tail(text: string, max: number): string {
+  return text.length <= max ? text : `[… ${text.length - max} characters cut …]\n` + text.slice(-max);
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0]!.slice(0, 200);
+}
+

@@ -1,0 +1,286 @@
+/**
+ * The Numa backend client: the six endpoints of numa-api.md, Bearer auth, a timeout per request,
+ * retries with exponential backoff and full jitter on 5xx, 429 (Retry-After honoured) and network
+ * errors, no retry on other 4xx, typed errors, and response validation that names the field.
+ */
+import type { z } from 'zod';
+import { AvatarError, describeError } from '../errors.ts';
+import type { Id } from '../message.ts';
+import { describeIssues } from '../message.ts';
+import type { Clock } from '../ports.ts';
+import { systemClock } from '../ports.ts';
+import { Redactor } from '../redact.ts';
+import { backoffDelay, parseRetryAfter } from '../retry.ts';
+import {
+  applicationSchema,
+  messageListSchema,
+  taskSchema,
+  topicMessageSchema,
+  topicSchema,
+  type Application,
+  type Task,
+  type Topic,
+  type TopicMessage,
+} from './schemas.ts';
+
+export interface NumaClientOptions {
+  baseUrl: string;
+  apiToken?: string;
+  /** Per-request timeout in ms (a long poll adds its wait on top). Default 30 000. */
+  timeoutMs?: number;
+  /** Attempts per call including the first. Default 5. */
+  maxAttempts?: number;
+  backoff?: { baseMs: number; capMs: number };
+  /** Longest Retry-After honoured, ms. Default 60 000. */
+  maxRetryAfterMs?: number;
+  fetch?: typeof fetch;
+  clock?: Clock;
+  random?: () => number;
+  /** Called before each retry (for logs and metrics). */
+  onRetry?: (info: { method: string; path: string; attempt: number; delayMs: number; error: AvatarError }) => void;
+  userAgent?: string;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Overrides maxAttempts for this call (the poll loop makes one attempt and owns its own backoff). */
+  maxAttempts?: number;
+}
+
+export interface MessagesQuery {
+  after?: Id;
+  wait?: number;
+  limit?: number;
+}
+
+export interface MessagesPage {
+  /** Messages that parsed as messages (id present). */
+  messages: TopicMessage[];
+  /** Entries of `data` that are not messages at all (no id): kept for the dead-letter store. */
+  invalid: Array<{ raw: unknown; reason: string }>;
+}
+
+const RETRYABLE = new Set(['BACKEND_UNAVAILABLE', 'BACKEND_TIMEOUT']);
+
+export class NumaClient {
+  private readonly opts: Required<
+    Pick<NumaClientOptions, 'timeoutMs' | 'maxAttempts' | 'backoff' | 'maxRetryAfterMs' | 'userAgent'>
+  > &
+    NumaClientOptions;
+  private readonly fetchImpl: typeof fetch;
+  private readonly clock: Clock;
+  private readonly redactor: Redactor;
+
+  constructor(options: NumaClientOptions) {
+    let base: URL;
+    try {
+      base = new URL(options.baseUrl);
+    } catch (cause) {
+      throw new AvatarError('CONFIG_INVALID', `backend.url: not a valid URL (${options.baseUrl})`, { cause });
+    }
+    if (base.protocol !== 'http:' && base.protocol !== 'https:') {
+      throw new AvatarError('CONFIG_INVALID', `backend.url: expected http:// or https://, got ${base.protocol}`);
+    }
+    this.opts = {
+      timeoutMs: 30_000,
+      maxAttempts: 5,
+      backoff: { baseMs: 500, capMs: 30_000 },
+      maxRetryAfterMs: 60_000,
+      userAgent: 'numa-avatar',
+      ...options,
+      baseUrl: options.baseUrl.replace(/\/+$/, ''),
+    };
+    this.fetchImpl = options.fetch ?? fetch;
+    this.clock = options.clock ?? systemClock;
+    this.redactor = new Redactor([options.apiToken]);
+  }
+
+  get baseUrl(): string {
+    return this.opts.baseUrl;
+  }
+
+  getTaskTopic(call?: CallOptions): Promise<Topic> {
+    return this.request('GET', '/api/topics/tasks', { schema: topicSchema, call });
+  }
+
+  /**
+   * Long-polls the topic's messages. Entries without a usable id are returned in `invalid` (the
+   * caller dead-letters them) so one bad entry never hides the good ones.
+   */
+  async getMessages(topicId: Id, query: MessagesQuery, call?: CallOptions): Promise<MessagesPage> {
+    const params = new URLSearchParams();
+    if (query.after !== undefined) params.set('after', String(query.after));
+    if (query.wait !== undefined) params.set('wait', String(query.wait));
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    const qs = params.toString();
+    const path = `/api/topics/${seg(topicId)}/messages${qs ? '?' + qs : ''}`;
+    const body = await this.request('GET', path, {
+      schema: messageListSchema,
+      call,
+      extraTimeoutMs: (query.wait ?? 0) * 1000,
+    });
+    const page: MessagesPage = { messages: [], invalid: [] };
+    body.data.forEach((entry, index) => {
+      const parsed = topicMessageSchema.safeParse(entry);
+      if (parsed.success) page.messages.push(parsed.data);
+      else page.invalid.push({ raw: entry, reason: `data[${index}]: ${describeIssues(parsed.error)}` });
+    });
+    return page;
+  }
+
+  getTask(taskId: Id, call?: CallOptions): Promise<Task> {
+    return this.request('GET', `/api/tasks/${seg(taskId)}`, { schema: taskSchema, call });
+  }
+
+  updateStatus(taskId: Id, status: string, call?: CallOptions): Promise<Task> {
+    return this.request('PUT', `/api/tasks/${seg(taskId)}/status`, { schema: taskSchema, body: { status }, call });
+  }
+
+  async appendLogs(taskId: Id, logs: string, call?: CallOptions): Promise<void> {
+    await this.request('POST', `/api/tasks/${seg(taskId)}/logs`, { body: { logs }, call });
+  }
+
+  getApplication(appId: Id, call?: CallOptions): Promise<Application> {
+    return this.request('GET', `/api/applications/${seg(appId)}`, { schema: applicationSchema, call });
+  }
+
+  /** GET of an optional resource: undefined on 404 (e.g. solutions and requirements). */
+  async getOptional<T>(path: string, schema: z.ZodType<T>, call?: CallOptions): Promise<T | undefined> {
+    try {
+      return await this.request('GET', path, { schema, call });
+    } catch (err) {
+      if (err instanceof AvatarError && err.code === 'BACKEND_NOT_FOUND') return undefined;
+      throw err;
+    }
+  }
+
+  private async request<T = unknown>(
+    method: string,
+    path: string,
+    o: { schema?: z.ZodType<T>; body?: unknown; call?: CallOptions; extraTimeoutMs?: number },
+  ): Promise<T> {
+    const attempts = Math.max(1, o.call?.maxAttempts ?? this.opts.maxAttempts);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.once(method, path, o);
+      } catch (err) {
+        const error = err instanceof AvatarError ? err : new AvatarError('BACKEND_UNAVAILABLE', describeError(err));
+        const retryable = RETRYABLE.has(error.code) || (error as RetryableError).retryAfterMs !== undefined;
+        if (!retryable || attempt >= attempts || o.call?.signal?.aborted) throw error;
+        const retryAfter = (error as RetryableError).retryAfterMs;
+        const jitter = backoffDelay(attempt - 1, { ...this.opts.backoff, random: this.opts.random });
+        const delayMs =
+          retryAfter !== undefined ? Math.min(this.opts.maxRetryAfterMs, Math.max(retryAfter, jitter)) : jitter;
+        this.opts.onRetry?.({ method, path, attempt, delayMs, error });
+        await this.clock.sleep(delayMs, o.call?.signal);
+        if (o.call?.signal?.aborted) throw error;
+      }
+    }
+  }
+
+  private async once<T>(
+    method: string,
+    path: string,
+    o: { schema?: z.ZodType<T>; body?: unknown; call?: CallOptions; extraTimeoutMs?: number },
+  ): Promise<T> {
+    const where = `${method} ${path.split('?')[0]}`;
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.opts.userAgent };
+    if (this.opts.apiToken) headers.authorization = `Bearer ${this.opts.apiToken}`;
+    if (o.body !== undefined) headers['content-type'] = 'application/json';
+    const timeoutMs = this.opts.timeoutMs + (o.extraTimeoutMs ?? 0);
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = o.call?.signal ? AbortSignal.any([timeout, o.call.signal]) : timeout;
+
+    let res: Response;
+    let text: string;
+    try {
+      res = await this.fetchImpl(this.opts.baseUrl + path, {
+        method,
+        headers,
+        body: o.body === undefined ? undefined : JSON.stringify(o.body),
+        signal,
+      });
+      text = await res.text();
+    } catch (cause) {
+      if (timeout.aborted) {
+        throw new AvatarError('BACKEND_TIMEOUT', `${where}: no answer within ${timeoutMs} ms`, { cause });
+      }
+      if (o.call?.signal?.aborted) throw new AvatarError('RUN_ABORTED', `${where}: aborted`, { cause });
+      throw new AvatarError(
+        'BACKEND_UNAVAILABLE',
+        `${where}: ${this.redactor.redact(describeCause(cause))} (backend ${this.opts.baseUrl})`,
+        { cause },
+      );
+    }
+
+    if (!res.ok) throw this.httpError(where, res, text);
+
+    let json: unknown;
+    try {
+      json = text.length === 0 ? {} : JSON.parse(text);
+    } catch (cause) {
+      throw new AvatarError(
+        'BACKEND_BAD_RESPONSE',
+        `${where}: response is not JSON (HTTP ${res.status}, starts with ${JSON.stringify(text.slice(0, 60))})`,
+        { cause },
+      );
+    }
+    if (!o.schema) return json as T;
+    const parsed = o.schema.safeParse(json);
+    if (!parsed.success) {
+      throw new AvatarError('BACKEND_BAD_RESPONSE', `${where}: response ${describeIssues(parsed.error)}`);
+    }
+    return parsed.data;
+  }
+
+  private httpError(where: string, res: Response, text: string): AvatarError {
+    const detail = this.redactor.redact(errorDetail(text));
+    const status = res.status;
+    if (status === 401 || status === 403) {
+      return new AvatarError(
+        'BACKEND_AUTH',
+        `${where}: the backend refused the request (HTTP ${status}${detail}); check backend.api_token (NUMA_API_TOKEN)`,
+      );
+    }
+    if (status === 404) return new AvatarError('BACKEND_NOT_FOUND', `${where}: not found (HTTP 404${detail})`);
+    if (status === 429) {
+      const err = new AvatarError('BACKEND_UNAVAILABLE', `${where}: rate limited (HTTP 429${detail})`) as RetryableError;
+      err.retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), this.clock.now()) ?? 0;
+      return err;
+    }
+    if (status >= 500) {
+      const err = new AvatarError('BACKEND_UNAVAILABLE', `${where}: backend error (HTTP ${status}${detail})`) as RetryableError;
+      const ra = parseRetryAfter(res.headers.get('retry-after'), this.clock.now());
+      if (ra !== undefined) err.retryAfterMs = ra;
+      return err;
+    }
+    return new AvatarError('BACKEND_CLIENT_ERROR', `${where}: rejected (HTTP ${status}${detail})`);
+  }
+}
+
+type RetryableError = AvatarError & { retryAfterMs?: number };
+
+function seg(id: Id): string {
+  return encodeURIComponent(String(id));
+}
+
+function errorDetail(text: string): string {
+  if (!text) return '';
+  try {
+    const j = JSON.parse(text) as { error?: unknown; message?: unknown };
+    const m = j.error ?? j.message;
+    if (typeof m === 'string') return `: ${m.slice(0, 200)}`;
+  } catch {
+    /* not JSON: use the text */
+  }
+  return `: ${text.slice(0, 120).replace(/\s+/g, ' ')}`;
+}
+
+function describeCause(cause: unknown): string {
+  if (cause instanceof Error) {
+    const inner = (cause as Error & { cause?: unknown }).cause;
+    const code = inner && typeof inner === 'object' && 'code' in inner ? String((inner as { code: unknown }).code) : '';
+    return code ? `${cause.message} (${code})` : cause.message;
+  }
+  return String(cause);
+}
