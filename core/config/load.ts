@@ -95,7 +95,8 @@ async function readConfigFile(file: string): Promise<Json> {
   if (typeof doc !== 'object' || Array.isArray(doc)) {
     throw new AvatarError('CONFIG_INVALID', `${file}: expected a mapping of keys at the top level`);
   }
-  return doc as Json;
+  // A section whose keys are all commented out reads as null: treat it as empty.
+  return Object.fromEntries(Object.entries(doc as Json).filter(([, v]) => v !== null));
 }
 
 function applyEnv(values: Json, env: NodeJS.ProcessEnv): Json {

@@ -27,7 +27,10 @@ export const configSchema = z.strictObject({
   git: z
     .strictObject({
       username: z.string().default('numa-avatar'),
-      email: z.email({ error: 'expected an email address' }).default('numa-avatar@localhost'),
+      email: z
+        .string()
+        .regex(/^[^\s@<>]+@[^\s@<>]+$/, 'expected an email address (name@host)')
+        .default('numa-avatar@localhost'),
       token: z.string().optional(),
       engine: z.enum(['auto', 'native', 'isomorphic']).default('auto'),
       timeout: seconds(600),

@@ -55,7 +55,12 @@ export class FileBlobStore implements BlobStore {
 
   /** Keys that start with `prefix` (a plain string prefix, as in S3), sorted. */
   async list(prefix: string): Promise<string[]> {
-    if (typeof prefix !== 'string' || prefix.startsWith('/') || prefix.includes('\\') || prefix.includes('\0')) {
+    if (
+      typeof prefix !== 'string' ||
+      prefix.startsWith('/') ||
+      prefix.includes('\\') ||
+      prefix.includes('\0')
+    ) {
       throw new AvatarError('PATH_ESCAPE', `invalid blob key prefix ${JSON.stringify(String(prefix))}`);
     }
     // Start at the deepest folder the prefix names completely; filter the rest by string prefix.
@@ -111,5 +116,7 @@ export function validateKey(key: string): void {
 
 function ioError(op: string, key: string, cause: unknown): AvatarError {
   if (cause instanceof AvatarError) return cause;
-  return new AvatarError('QUEUE_IO', `blob store ${op} ${JSON.stringify(key)} failed: ${String(cause)}`, { cause });
+  return new AvatarError('QUEUE_IO', `blob store ${op} ${JSON.stringify(key)} failed: ${String(cause)}`, {
+    cause,
+  });
 }

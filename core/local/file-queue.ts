@@ -25,7 +25,15 @@ import { describeIssues, taskMessageSchema } from '../message.ts';
 import type { TaskMessage } from '../message.ts';
 import { systemClock } from '../ports.ts';
 import type { Clock, DeadLetter, OutgoingMessage, ReceivedMessage, TaskQueue } from '../ports.ts';
-import { createFileExclusive, errnoCode, isTempName, moveFile, removeFile, sweepTemps, writeFileAtomic } from './atomic.ts';
+import {
+  createFileExclusive,
+  errnoCode,
+  isTempName,
+  moveFile,
+  removeFile,
+  sweepTemps,
+  writeFileAtomic,
+} from './atomic.ts';
 import { Serial } from './serial.ts';
 
 export interface FileQueueOptions {
@@ -216,7 +224,12 @@ export class FileQueue implements TaskQueue {
           const v = JSON.parse(text) as Partial<StoredDeadLetter>;
           out.push({ at: String(v.at), reason: String(v.reason), source: String(v.source), raw: v.raw });
         } catch {
-          out.push({ at: '', reason: `unreadable dead-letter file ${name}`, source: 'file-queue', raw: text });
+          out.push({
+            at: '',
+            reason: `unreadable dead-letter file ${name}`,
+            source: 'file-queue',
+            raw: text,
+          });
         }
       }
       return out;
@@ -237,7 +250,9 @@ export class FileQueue implements TaskQueue {
         return await fn();
       } catch (err) {
         if (err instanceof AvatarError) throw err;
-        throw new AvatarError('QUEUE_IO', `queue ${this.dir}: ${what} failed: ${String(err)}`, { cause: err });
+        throw new AvatarError('QUEUE_IO', `queue ${this.dir}: ${what} failed: ${String(err)}`, {
+          cause: err,
+        });
       }
     });
   }
@@ -332,7 +347,12 @@ export class FileQueue implements TaskQueue {
     } catch {
       raw = String(raw); // circular or BigInt: keep what can be kept
     }
-    const record: StoredDeadLetter = { at: new Date(now).toISOString(), reason: letter.reason, source: letter.source, raw };
+    const record: StoredDeadLetter = {
+      at: new Date(now).toISOString(),
+      reason: letter.reason,
+      source: letter.source,
+      raw,
+    };
     const name = `${String(Math.max(0, Math.floor(now))).padStart(16, '0')}-${String(this.deadCounter++).padStart(6, '0')}-${randomBytes(4).toString('hex')}.json`;
     await writeFileAtomic(path.join(this.deadDir, name), JSON.stringify(record));
   }
@@ -367,7 +387,10 @@ function toReceived(name: string, stored: StoredMessage): ReceivedMessage {
 
 function checkReceipt(receipt: string): string {
   if (typeof receipt !== 'string' || !MESSAGE_NAME.test(receipt)) {
-    throw new AvatarError('QUEUE_IO', `not a receipt of this queue: ${JSON.stringify(String(receipt)).slice(0, 80)}`);
+    throw new AvatarError(
+      'QUEUE_IO',
+      `not a receipt of this queue: ${JSON.stringify(String(receipt)).slice(0, 80)}`,
+    );
   }
   return receipt;
 }

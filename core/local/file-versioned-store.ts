@@ -61,6 +61,9 @@ export class FileVersionedStore<T> implements VersionedStore<T> {
     } catch {
       // fall through
     }
-    throw new AvatarError('QUEUE_IO', `${this.file} is not a versioned record ({ "version": n, "value": ... })`);
+    throw new AvatarError(
+      'QUEUE_IO',
+      `${this.file} is not a versioned record ({ "version": n, "value": ... })`,
+    );
   }
 }

@@ -86,7 +86,10 @@ export async function acquireLock(dir: string, opts: AcquireLockOptions = {}): P
     }
     await removeFile(aside);
   }
-  throw new AvatarError('QUEUE_IO', `cannot acquire ${file}: it keeps changing (another process is starting?)`);
+  throw new AvatarError(
+    'QUEUE_IO',
+    `cannot acquire ${file}: it keeps changing (another process is starting?)`,
+  );
 }
 
 function makeLock(file: string, token: string): Lock {

@@ -23,7 +23,9 @@ export interface PollLoopHooks {
   onError?: (error: unknown, consecutive: number) => void;
 }
 
-export interface PollLoopOptions extends PollDeps {
+export interface PollLoopOptions extends Omit<PollDeps, 'client'> {
+  /** Called before each poll, so a configuration change (a new backend URL) applies at once. */
+  client: () => PollDeps['client'];
   settings: PollLoopSettings;
   log: Logger;
   clock?: Clock;
@@ -43,7 +45,7 @@ export async function runPollLoop(opts: PollLoopOptions): Promise<void> {
   while (!opts.signal.aborted && !(opts.until?.() ?? false)) {
     try {
       const result = await pollOnce(
-        { ...opts, now: opts.now ?? (() => clock.now()) },
+        { ...opts, client: opts.client(), now: opts.now ?? (() => clock.now()) },
         { wait: opts.settings.wait(), limit: opts.settings.limit(), signal: opts.signal },
       );
       if (failures > 0) {

@@ -50,7 +50,10 @@ export function validateFaults(value: unknown): FaultOptions {
   const input = value as Record<string, unknown>;
   for (const key of Object.keys(input)) {
     if (!KNOWN.has(key)) {
-      throw new AvatarError('CONFIG_INVALID', `faults.${key}: unknown option (known: ${[...KNOWN].join(', ')})`);
+      throw new AvatarError(
+        'CONFIG_INVALID',
+        `faults.${key}: unknown option (known: ${[...KNOWN].join(', ')})`,
+      );
     }
   }
   const out: FaultOptions = {};
@@ -58,7 +61,10 @@ export function validateFaults(value: unknown): FaultOptions {
     const v = input[key];
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) {
-      throw new AvatarError('CONFIG_INVALID', `faults.${key}: expected a number from 0 to 1, got ${describeType(v)}`);
+      throw new AvatarError(
+        'CONFIG_INVALID',
+        `faults.${key}: expected a number from 0 to 1, got ${describeType(v)}`,
+      );
     }
     out[key] = v;
   }
@@ -66,13 +72,19 @@ export function validateFaults(value: unknown): FaultOptions {
     const v = input[key];
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isFinite(v) || (key === 'delayMs' && v < 0)) {
-      throw new AvatarError('CONFIG_INVALID', `faults.${key}: expected a number of ${key === 'delayMs' ? 'milliseconds' : 'seconds'}, got ${describeType(v)}`);
+      throw new AvatarError(
+        'CONFIG_INVALID',
+        `faults.${key}: expected a number of ${key === 'delayMs' ? 'milliseconds' : 'seconds'}, got ${describeType(v)}`,
+      );
     }
     out[key] = v;
   }
   if (input.paths !== undefined) {
     if (!Array.isArray(input.paths) || !input.paths.every((p) => typeof p === 'string')) {
-      throw new AvatarError('CONFIG_INVALID', `faults.paths: expected an array of path prefixes, got ${describeType(input.paths)}`);
+      throw new AvatarError(
+        'CONFIG_INVALID',
+        `faults.paths: expected an array of path prefixes, got ${describeType(input.paths)}`,
+      );
     }
     out.paths = [...(input.paths as string[])];
   }
@@ -81,8 +93,7 @@ export function validateFaults(value: unknown): FaultOptions {
 
 /** What to do instead of answering a request normally. */
 export type RequestFault =
-  | { kind: 'rateLimit'; retryAfterSeconds: number | undefined }
-  | { kind: 'error'; status: 500 | 502 | 503 };
+  { kind: 'rateLimit'; retryAfterSeconds: number | undefined } | { kind: 'error'; status: 500 | 502 | 503 };
 
 /** Broken `data` values a malformed message is given, in turn picked by the PRNG. */
 export const MALFORMED_DATA: readonly unknown[] = [

@@ -15,7 +15,11 @@ export class HttpError extends AvatarError {
   readonly field: string | undefined;
   readonly headers: Record<string, string>;
 
-  constructor(status: number, message: string, opts: { field?: string; headers?: Record<string, string> } = {}) {
+  constructor(
+    status: number,
+    message: string,
+    opts: { field?: string; headers?: Record<string, string> } = {},
+  ) {
     super(codeFor(status), message);
     this.status = status;
     this.field = opts.field;
@@ -112,7 +116,10 @@ export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Pr
 }
 
 /** Reads a JSON object body. 400 naming the problem when it is empty, not JSON, or not an object. */
-export async function readJsonObject(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Record<string, unknown>> {
+export async function readJsonObject(
+  req: IncomingMessage,
+  limit = MAX_BODY_BYTES,
+): Promise<Record<string, unknown>> {
   const text = await readBody(req, limit);
   if (text.trim() === '') throw new HttpError(400, 'request body is empty: expected a JSON object');
   let value: unknown;
@@ -132,7 +139,11 @@ export async function readJsonObject(req: IncomingMessage, limit = MAX_BODY_BYTE
 export function requireString(body: Record<string, unknown>, field: string): string {
   const v = body[field];
   if (typeof v !== 'string') {
-    throw new HttpError(400, `${field}: ${v === undefined ? 'missing, expected a string' : `expected a string, got ${describeType(v)}`}`, { field });
+    throw new HttpError(
+      400,
+      `${field}: ${v === undefined ? 'missing, expected a string' : `expected a string, got ${describeType(v)}`}`,
+      { field },
+    );
   }
   return v;
 }
@@ -147,7 +158,10 @@ export function optionalString(body: Record<string, unknown>, field: string): st
   return body[field] === undefined ? undefined : requireString(body, field);
 }
 
-export function optionalNullableString(body: Record<string, unknown>, field: string): string | null | undefined {
+export function optionalNullableString(
+  body: Record<string, unknown>,
+  field: string,
+): string | null | undefined {
   return body[field] === null ? null : optionalString(body, field);
 }
 

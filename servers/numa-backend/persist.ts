@@ -1,13 +1,13 @@
 /**
  * The data file: the store's snapshot as JSON. Loaded at start when present; written atomically
- * (a temporary file beside it, then a rename) so a crash leaves either the old or the new state,
- * never half a file. Writes are serialised and coalesced: many changes in a burst cost one write.
+ * and durably (core/local/atomic.ts: a fsynced temporary file beside it, then a rename) so a crash
+ * leaves either the old or the new state, never half a file. Writes are serialised and coalesced: many changes in a burst cost one write.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { AvatarError } from '../../core/errors.ts';
+import { writeFileAtomic } from '../../core/local/atomic.ts';
 import { describeIssues } from '../../core/message.ts';
 import type { StoreSnapshot } from './store.ts';
 
@@ -84,19 +84,6 @@ export async function loadSnapshot(file: string): Promise<StoreSnapshot | undefi
   return parsed.data as StoreSnapshot;
 }
 
-/** Writes `content` to `file` atomically (temporary file in the same folder, then rename). */
-export async function writeFileAtomic(file: string, content: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, content, { mode: 0o600 });
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
 /**
  * Saves snapshots of a changing state. `save()` resolves once a write that began after the call
  * has finished, so a caller that awaits it knows its change is on disk.
@@ -154,7 +141,9 @@ export class SnapshotWriter {
 
   private async writeOnce(): Promise<void> {
     try {
-      await writeFileAtomic(this.file, JSON.stringify(this.snapshot(), null, 2) + '\n');
+      const text = JSON.stringify(this.snapshot(), null, 2) + '\n';
+      await mkdir(dirname(this.file), { recursive: true });
+      await writeFileAtomic(this.file, text);
       this.lastError = undefined;
     } catch (err) {
       this.lastError = err;

@@ -1,0 +1,74 @@
+/** edit_file: replace one exact, unique occurrence of old_text. */
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { AvatarError } from '../../../../core/errors.ts';
+import { looksBinary } from '../text.ts';
+import type { ToolContext, ToolResult } from '../types.ts';
+
+export interface EditFileArgs {
+  path: string;
+  old_text: string;
+  new_text: string;
+}
+
+function occurrences(haystack: string, needle: string): number[] {
+  const at: number[] = [];
+  for (let i = haystack.indexOf(needle); i !== -1; i = haystack.indexOf(needle, i + needle.length)) at.push(i);
+  return at;
+}
+
+function lineOf(text: string, index: number): number {
+  let n = 1;
+  for (let i = text.indexOf('\n'); i !== -1 && i < index; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+export async function editFile(ctx: ToolContext, args: EditFileArgs): Promise<ToolResult> {
+  const target = await ctx.paths.resolve(args.path);
+  if (args.old_text === '') {
+    throw new AvatarError('TOOL_INVALID', 'old_text must not be empty (use write_file to create or replace a whole file)');
+  }
+  const st = await stat(target.abs).catch(() => undefined);
+  if (!st) throw new AvatarError('TOOL_INVALID', `${target.rel}: no such file (use write_file to create it)`);
+  if (st.isDirectory()) throw new AvatarError('TOOL_INVALID', `${target.rel} is a directory, not a file`);
+  const buf = await readFile(target.abs);
+  if (looksBinary(buf)) throw new AvatarError('TOOL_INVALID', `${target.rel} is a binary file; edit_file changes text files`);
+  const text = buf.toString('utf8');
+
+  let oldText = args.old_text;
+  let newText = args.new_text;
+  let at = occurrences(text, oldText);
+  // A file with CRLF line ends, and old_text written with LF ones: match the file's convention.
+  if (at.length === 0 && text.includes('\r\n') && oldText.includes('\n') && !oldText.includes('\r')) {
+    const crlfOld = oldText.replace(/\n/g, '\r\n');
+    const crlfAt = occurrences(text, crlfOld);
+    if (crlfAt.length > 0) {
+      oldText = crlfOld;
+      newText = newText.replace(/\r?\n/g, '\r\n');
+      at = crlfAt;
+    }
+  }
+  if (at.length === 0) {
+    throw new AvatarError(
+      'TOOL_INVALID',
+      `old_text was not found in ${target.rel} (0 occurrences). It must match the file exactly, whitespace and indentation included; read_file the part you want to change and copy it without the line numbers.`,
+    );
+  }
+  if (at.length > 1) {
+    const lines = at.slice(0, 10).map((i) => lineOf(text, i));
+    throw new AvatarError(
+      'TOOL_INVALID',
+      `old_text occurs ${at.length} times in ${target.rel} (at lines ${lines.join(', ')}${at.length > 10 ? ', …' : ''}); include more of the surrounding lines so that it matches exactly one place.`,
+    );
+  }
+  const index = at[0] as number;
+  const updated = text.slice(0, index) + newText + text.slice(index + oldText.length);
+  await writeFile(target.abs, updated, 'utf8');
+  ctx.touched.add(target.rel);
+  const line = lineOf(text, index);
+  const removed = oldText.split('\n').length;
+  const added = newText === '' ? 0 : newText.split('\n').length;
+  return {
+    output: `edited ${target.rel}: replaced 1 occurrence at line ${line} (${removed} line(s) removed, ${added} added)`,
+    brief: `line ${line}`,
+  };
+}

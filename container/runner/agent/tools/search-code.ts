@@ -1,0 +1,111 @@
+/** search_code: a regular expression over the repository's text files, as file:line: text hits. */
+import { readFile, stat } from 'node:fs/promises';
+import { AvatarError } from '../../../../core/errors.ts';
+import { IgnoreMatcher, globToRegExpSource } from '../ignore.ts';
+import { looksBinary, plural } from '../text.ts';
+import type { ToolContext, ToolResult } from '../types.ts';
+import { walk } from '../walk.ts';
+
+export interface SearchCodeArgs {
+  pattern: string;
+  path?: string;
+  glob?: string;
+}
+
+export const SEARCH_MAX_HITS = 100;
+export const SEARCH_MAX_FILE_BYTES = 2 * 1024 * 1024;
+export const SEARCH_MAX_LINE_CHARS = 300;
+
+/** A glob without '/' matches file names; with one, repository-relative paths. */
+export function globMatcher(glob: string): (rel: string) => boolean {
+  const g = glob.trim().replace(/^\.\//, '').replace(/^\//, '');
+  const re = new RegExp(`^${globToRegExpSource(g, { braces: true })}$`);
+  if (!g.includes('/')) return (rel) => re.test(rel.slice(rel.lastIndexOf('/') + 1));
+  return (rel) => re.test(rel);
+}
+
+export async function searchCode(ctx: ToolContext, args: SearchCodeArgs): Promise<ToolResult> {
+  if (args.pattern === '') throw new AvatarError('TOOL_INVALID', 'pattern must not be empty');
+  let re: RegExp;
+  try {
+    re = new RegExp(args.pattern);
+  } catch (err) {
+    throw new AvatarError(
+      'TOOL_INVALID',
+      `pattern is not a valid JavaScript regular expression: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const target = await ctx.paths.resolve(args.path ?? '.');
+  const st = await stat(target.abs).catch(() => undefined);
+  if (!st) throw new AvatarError('TOOL_INVALID', `${target.rel}: no such file or directory`);
+  const accept = args.glob ? globMatcher(args.glob) : () => true;
+
+  const files: string[] = [];
+  if (st.isFile()) {
+    files.push(target.rel);
+  } else {
+    for await (const e of walk({
+      root: ctx.paths.root,
+      start: target.rel,
+      matcher: new IgnoreMatcher(ctx.paths.root),
+      signal: ctx.signal,
+    })) {
+      if (e.kind === 'file' && accept(e.rel)) files.push(e.rel);
+    }
+  }
+
+  const hits: string[] = [];
+  const filesWithHits = new Set<string>();
+  let searched = 0;
+  let skippedBinary = 0;
+  let skippedLarge = 0;
+  let capped = false;
+  outer: for (const rel of files) {
+    if (ctx.signal?.aborted) break;
+    const abs = rel === '.' ? ctx.paths.root : `${ctx.paths.root}/${rel}`;
+    const size = (await stat(abs).catch(() => undefined))?.size ?? 0;
+    if (size > SEARCH_MAX_FILE_BYTES) {
+      skippedLarge++;
+      continue;
+    }
+    const buf = await readFile(abs).catch(() => undefined);
+    if (!buf) continue;
+    if (looksBinary(buf)) {
+      skippedBinary++;
+      continue;
+    }
+    searched++;
+    const lines = buf.toString('utf8').split(/\r?\n/);
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i] as string;
+      if (!re.test(line)) continue;
+      if (hits.length >= SEARCH_MAX_HITS) {
+        capped = true;
+        break outer;
+      }
+      const text =
+        line.length > SEARCH_MAX_LINE_CHARS ? `${line.slice(0, SEARCH_MAX_LINE_CHARS)} …[line cut]` : line;
+      hits.push(`${rel}:${i + 1}: ${text}`);
+      filesWithHits.add(rel);
+    }
+  }
+
+  const skipped: string[] = [];
+  if (skippedBinary) skipped.push(`${plural(skippedBinary, 'binary file')} skipped`);
+  if (skippedLarge) skipped.push(`${plural(skippedLarge, 'file')} over 2 MB skipped`);
+  const scope = `${target.rel === '.' ? 'the repository' : target.rel}${args.glob ? ` (glob ${args.glob})` : ''}`;
+  const skippedNote = skipped.length ? `; ${skipped.join(', ')}` : '';
+  if (hits.length === 0) {
+    return {
+      output: `No matches for /${args.pattern}/ in ${scope}: ${plural(searched, 'file')} searched${skippedNote}.`,
+      brief: '0 hits',
+    };
+  }
+  const summary = capped
+    ? `Stopped at ${SEARCH_MAX_HITS} hits (there are more): narrow the pattern, path or glob.`
+    : `${plural(hits.length, 'hit')} in ${plural(filesWithHits.size, 'file')} (${searched} searched${skippedNote}).`;
+  return {
+    output: [...hits, summary].join('\n'),
+    brief: `${hits.length}${capped ? '+' : ''} hits`,
+  };
+}

@@ -1,0 +1,28 @@
+/** write_file: create or overwrite a whole file (parent directories are created). */
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { AvatarError } from '../../../../core/errors.ts';
+import { plural, splitLines } from '../text.ts';
+import type { ToolContext, ToolResult } from '../types.ts';
+
+export interface WriteFileArgs {
+  path: string;
+  content: string;
+}
+
+export async function writeFileTool(ctx: ToolContext, args: WriteFileArgs): Promise<ToolResult> {
+  const target = await ctx.paths.resolve(args.path);
+  if (target.rel === '.') throw new AvatarError('TOOL_INVALID', 'path must name a file, not the repository root');
+  const st = await stat(target.abs).catch(() => undefined);
+  if (st?.isDirectory()) throw new AvatarError('TOOL_INVALID', `${target.rel} is a directory, not a file`);
+  await mkdir(path.dirname(target.abs), { recursive: true });
+  await writeFile(target.abs, args.content, 'utf8');
+  ctx.touched.add(target.rel);
+  const lines = splitLines(args.content).length;
+  const bytes = Buffer.byteLength(args.content, 'utf8');
+  const verb = st ? 'overwrote' : 'created';
+  return {
+    output: `${verb} ${target.rel} (${plural(lines, 'line')}, ${plural(bytes, 'byte')})`,
+    brief: `${verb}, ${plural(lines, 'line')}`,
+  };
+}

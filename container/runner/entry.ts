@@ -1,0 +1,139 @@
+/**
+ * The runner's entry: builds the pipeline's adapters from the configuration and runs one task.
+ * Used by `numa-avatar task <id>` (local mode, a child process of `numa-avatar run`) and by the
+ * Fargate container. Exit code: 0 done, 2 failed, 3 blocked, 1 crash (see outcome.ts).
+ */
+import path from 'node:path';
+import OpenAI from 'openai';
+import type { LoadedConfig } from '../../core/config/load.ts';
+import { secretsOf } from '../../core/config/schema.ts';
+import { AvatarError, describeError } from '../../core/errors.ts';
+import { FileBlobStore } from '../../core/local/file-blob-store.ts';
+import { createLogger, type Logger } from '../../core/log.ts';
+import type { TaskMessage } from '../../core/message.ts';
+import { NumaClient } from '../../core/numa/client.ts';
+import type { BlobStore } from '../../core/ports.ts';
+import { Redactor } from '../../core/redact.ts';
+import { AgentSession } from './agent/agent.ts';
+import { authForUrl, selectGitEngine } from './git/index.ts';
+import { EXIT_CODES, type RunResult } from './outcome.ts';
+import { runPipeline, type DeveloperContext } from './pipeline.ts';
+import { Snapshots, safeSegment } from './snapshot.ts';
+import { TaskLog } from './task-log.ts';
+import { Transcript } from './transcript.ts';
+import { newRunId } from './run-id.ts';
+
+export interface RunTaskOptions {
+  loaded: LoadedConfig;
+  taskId: string;
+  runId?: string;
+  message?: TaskMessage;
+  /** Where run artifacts go; defaults to files in the work dir. */
+  blobs?: BlobStore;
+  logger?: Logger;
+  /** Receives each task-log line as it is written (the CLI prints them). */
+  onLine?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
+  const { config, workDir } = opts.loaded;
+  const redactor = new Redactor(secretsOf(config));
+  const logger =
+    opts.logger ?? createLogger({ level: config.logs.level, format: config.logs.format, redactor });
+  const runId = opts.runId ?? newRunId();
+  const taskId = opts.taskId;
+  const blobs = opts.blobs ?? new FileBlobStore({ root: workDir });
+  const client = new NumaClient({
+    baseUrl: config.backend.url,
+    apiToken: config.backend.api_token,
+    timeoutMs: config.backend.timeout * 1000,
+    maxAttempts: config.backend.max_attempts,
+    onRetry: (r) => logger.debug('backend retry', { path: r.path, attempt: r.attempt, delay_ms: r.delayMs }),
+  });
+  const taskLog = new TaskLog({
+    send: (text) => client.appendLogs(taskId, text, { maxAttempts: 3 }),
+    redactor,
+    flushIntervalMs: config.logs.flush_interval * 1000,
+    flushLines: config.logs.flush_lines,
+    mirror: opts.onLine,
+    onSendError: (err) => logger.warn('could not deliver task logs yet; they stay queued', { error: describeError(err) }),
+  });
+  const git = await selectGitEngine(config.git.engine, {
+    auth: (url) => authForUrl(url, config.git.token, config.git.username),
+    timeoutMs: config.git.timeout * 1000,
+  });
+  const transcript = new Transcript(redactor);
+  // Created when the agent starts, so a missing key fails the run with the reason in its logs.
+  const createDeveloper = (ctx: DeveloperContext) =>
+    new AgentSession({
+      client: createModelClient(config),
+      model: config.model.name,
+      stream: config.model.stream,
+      temperature: config.model.temperature,
+      repoDir: ctx.repoDir,
+      brief: {
+        taskId,
+        title: ctx.task.title,
+        description: ctx.task.description,
+        branch: ctx.task.code_branch,
+      },
+      runTests: ctx.runTests,
+      limits: {
+        maxSteps: config.limits.max_steps,
+        wallClockMs: config.limits.run_timeout * 1000,
+        commandTimeoutMs: config.limits.command_timeout * 1000,
+        maxOutputChars: 12_000,
+      },
+      redactor,
+      log: ctx.log,
+      onEvent: (e) => transcript.record(e),
+      signal: ctx.signal,
+    });
+
+  logger.info('run starting', { task_id: taskId, run_id: runId, git: git.name, model: config.model.name });
+  const result = await runPipeline(
+    {
+      config,
+      client,
+      git,
+      blobs,
+      createDeveloper,
+      taskLog,
+      logger,
+      redactor,
+      scratchDir: path.join(workDir, 'workspaces', `${safeSegment(taskId)}-${safeSegment(runId)}`),
+      signal: opts.signal,
+    },
+    { taskId, runId, message: opts.message },
+  );
+  const delivered = await taskLog.close(15_000);
+  if (!delivered.delivered) logger.warn('some task log lines were not delivered', { error: delivered.error });
+  const snapshots = new Snapshots(blobs, taskId, runId, redactor);
+  await Promise.all([
+    transcript.size > 0 ? snapshots.saveTranscript(transcript.toJsonl()) : Promise.resolve(),
+    snapshots.saveLog(taskLog.lines().join('\n') + '\n'),
+  ]).catch((err: unknown) => logger.warn('could not store run artifacts', { error: describeError(err) }));
+  logger.info('run finished', { task_id: taskId, run_id: runId, status: result.status, reason: result.reason });
+  return result;
+}
+
+export function createModelClient(config: LoadedConfig['config']): OpenAI {
+  const apiKey = config.model.api_key || (config.model.base_url ? 'not-needed' : undefined);
+  if (!apiKey) {
+    throw new AvatarError(
+      'CONFIG_INVALID',
+      'model.api_key is not set (OPENAI_API_KEY), and no model.base_url (OPENAI_BASE_URL) names a local endpoint',
+    );
+  }
+  return new OpenAI({
+    apiKey,
+    baseURL: config.model.base_url,
+    timeout: config.model.timeout * 1000,
+    maxRetries: config.model.max_retries,
+  });
+}
+
+export function exitCodeFor(result: RunResult): number {
+  return EXIT_CODES[result.status];
+}

@@ -1,0 +1,120 @@
+/**
+ * Starts one runner child process per task run (`numa-avatar task <id>`), the local counterpart
+ * of ECS RunTask. Children run in their own process group with their output in a file, so a
+ * `kill -9` of the service does not take them down: a restarted service adopts them by pid.
+ */
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** True when the process was adopted after a restart: its exit code is unknown. */
+  adopted: boolean;
+}
+
+export interface SpawnSpec {
+  runId: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  logFile: string;
+}
+
+export interface RunningChild {
+  runId: string;
+  pid: number;
+  exited: Promise<ChildExit>;
+}
+
+export interface ProcessLauncherOptions {
+  /** The command that runs the CLI: [node, bin/numa-avatar.mjs]. */
+  command: string[];
+  /** How often an adopted child's liveness is checked. */
+  adoptPollMs?: number;
+}
+
+export class ProcessLauncher {
+  private readonly children = new Map<string, RunningChild>();
+
+  constructor(private readonly opts: ProcessLauncherOptions) {}
+
+  start(spec: SpawnSpec): RunningChild {
+    mkdirSync(path.dirname(spec.logFile), { recursive: true });
+    const fd = openSync(spec.logFile, 'a', 0o600);
+    const [cmd, ...pre] = this.opts.command;
+    const child = spawn(cmd!, [...pre, ...spec.args], {
+      env: spec.env,
+      stdio: ['ignore', fd, fd],
+      detached: true,
+    });
+    closeSync(fd);
+    const exited = new Promise<ChildExit>((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal, adopted: false }));
+      child.once('error', () => resolve({ code: null, signal: null, adopted: false }));
+    });
+    const running: RunningChild = { runId: spec.runId, pid: child.pid ?? -1, exited };
+    this.track(running);
+    return running;
+  }
+
+  /** Watches a runner started by an earlier service process. */
+  adopt(runId: string, pid: number): RunningChild {
+    const exited = new Promise<ChildExit>((resolve) => {
+      const timer = setInterval(() => {
+        if (!isRunnerAlive(pid, runId)) {
+          clearInterval(timer);
+          resolve({ code: null, signal: null, adopted: true });
+        }
+      }, this.opts.adoptPollMs ?? 500);
+    });
+    const running: RunningChild = { runId, pid, exited };
+    this.track(running);
+    return running;
+  }
+
+  /** Sends a signal to every running child's process group. */
+  signalAll(signal: NodeJS.Signals): void {
+    for (const c of this.children.values()) killGroup(c.pid, signal);
+  }
+
+  get size(): number {
+    return this.children.size;
+  }
+
+  private track(child: RunningChild): void {
+    this.children.set(child.runId, child);
+    void child.exited.then(() => this.children.delete(child.runId));
+  }
+}
+
+export function killGroup(pid: number, signal: NodeJS.Signals): void {
+  if (pid <= 0) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** Alive, and (where /proc exists) really our runner for this run, not a reused pid. */
+export function isRunnerAlive(pid: number, runId: string): boolean {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (!cmdline.includes(runId)) return false;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/\) Z /.test(stat); // a zombie has exited
+  } catch {
+    return true; // no /proc (macOS): trust the signal check
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The avatar's own interface (numa-api.md, "The avatar's own interface"): `GET /status` and
+ * `POST /config`, bound to loopback. Requests whose Host is not a loopback name are refused (DNS
+ * rebinding), and POST needs a JSON content type (a browser cannot send one cross-site without a
+ * preflight, which this server never grants).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AvatarError, describeError } from '../core/errors.ts';
+
+export interface StatusApiOptions {
+  host?: string;
+  port: number;
+  status: () => Promise<Record<string, unknown>> | Record<string, unknown>;
+  applyConfig: (patch: Record<string, unknown>) => Promise<{ restart_required: string[] }>;
+}
+
+export interface StatusApi {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const LOOPBACK_HOSTS = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/i;
+const MAX_BODY = 64 * 1024;
+
+export async function startStatusApi(opts: StatusApiOptions): Promise<StatusApi> {
+  const server: Server = createServer((req, res) => {
+    handle(req, res, opts).catch((err: unknown) => send(res, 500, { success: false, error: describeError(err) }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, opts: StatusApiOptions): Promise<void> {
+  if (!LOOPBACK_HOSTS.test(req.headers.host ?? '')) {
+    return send(res, 403, { success: false, error: 'the status API answers loopback host names only' });
+  }
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  if (url.pathname === '/status' && req.method === 'GET') {
+    return send(res, 200, await opts.status());
+  }
+  if (url.pathname === '/config' && req.method === 'POST') {
+    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
+      return send(res, 415, { success: false, error: 'POST /config needs Content-Type: application/json' });
+    }
+    let patch: unknown;
+    try {
+      patch = JSON.parse(await readBody(req));
+    } catch (err) {
+      return send(res, 400, { success: false, error: `body: ${describeError(err)}` });
+    }
+    if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
+      return send(res, 400, { success: false, error: 'body: expected a JSON object with the keys to change' });
+    }
+    try {
+      const applied = await opts.applyConfig(patch as Record<string, unknown>);
+      return send(res, 200, { success: true, ...applied });
+    } catch (err) {
+      const status = err instanceof AvatarError && err.code === 'CONFIG_INVALID' ? 400 : 500;
+      return send(res, status, { success: false, error: describeError(err) });
+    }
+  }
+  if (url.pathname === '/status' || url.pathname === '/config') {
+    res.setHeader('allow', url.pathname === '/status' ? 'GET' : 'POST');
+    return send(res, 405, { success: false, error: `${req.method} is not allowed on ${url.pathname}` });
+  }
+  return send(res, 404, { success: false, error: `no such endpoint: ${url.pathname}` });
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new Error(`larger than ${MAX_BODY} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(text);
+}
