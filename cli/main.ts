@@ -27,13 +27,21 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
   const configOption = () =>
-    new Option('-c, --config <file>', 'YAML config file (default: $NUMA_CONFIG, else <work_dir>/config.yaml if present)');
+    new Option(
+      '-c, --config <file>',
+      'YAML config file (default: $NUMA_CONFIG, else <work_dir>/config.yaml if present)',
+    );
 
   program
     .command('run')
-    .description('Run the avatar as a service: poll the task topic, run each task, serve /status (local mode).')
+    .description(
+      'Run the avatar as a service: poll the task topic, run each task, serve /status (local mode).',
+    )
     .addOption(configOption())
-    .addHelpText('after', '\nStops gracefully on SIGINT/SIGTERM: running tasks get limits.shutdown_grace seconds.' + EXIT_HELP)
+    .addHelpText(
+      'after',
+      '\nStops gracefully on SIGINT/SIGTERM: running tasks get limits.shutdown_grace seconds.' + EXIT_HELP,
+    )
     .action(async (o: { config?: string }) => {
       code = await runCommand(o);
     });
@@ -47,9 +55,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--message <json>', 'the queue message that asked for this run (set by the dispatcher)')
     .option('-q, --quiet', 'do not print the task log lines')
     .addHelpText('after', EXIT_HELP)
-    .action(async (taskId: string, o: { config?: string; runId?: string; message?: string; quiet?: boolean }) => {
-      code = await taskCommand(taskId, o);
-    });
+    .action(
+      async (taskId: string, o: { config?: string; runId?: string; message?: string; quiet?: boolean }) => {
+        code = await taskCommand(taskId, o);
+      },
+    );
 
   program
     .command('backend')
@@ -65,7 +75,9 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('demo')
-    .description('Run the whole pipeline end to end on this machine, with nothing to set up (offline unless OPENAI_API_KEY is set).')
+    .description(
+      'Run the whole pipeline end to end on this machine, with nothing to set up (offline unless OPENAI_API_KEY is set).',
+    )
     .option('--keep', 'keep the demo work directory and print where it is')
     .addHelpText('after', EXIT_HELP)
     .action(async (o: { keep?: boolean }) => {
@@ -91,6 +103,7 @@ export function reportError(err: unknown): number {
     if (err.code === 'USAGE') return EXIT.usage;
     if (err.code.startsWith('BACKEND_') || err.code === 'QUEUE_IO') return EXIT.unavailable;
   }
-  if (!(err instanceof AvatarError) && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+  if (!(err instanceof AvatarError) && err instanceof Error && err.stack)
+    process.stderr.write(err.stack + '\n');
   return EXIT.error;
 }

@@ -8,7 +8,8 @@ export const REDACTED = '[REDACTED]';
 
 const PATTERNS: ReadonlyArray<[RegExp, string]> = [
   // user:password@ or token@ in URLs (http, https, git+https, ssh with password...)
-  [/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s:@]+(?::[^/\s@]*)?@/gi, `$1${REDACTED}@`],
+  // (never across a quote or a backslash, which a URL cannot hold: in JSON that would reach into the next field)
+  [/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s:@"<>\\`]+(?::[^/\s@"<>\\`]*)?@/gi, `$1${REDACTED}@`],
   // Authorization headers and similar key/value forms
   [/\b(authorization\s*[:=]\s*)(bearer|basic|token)\s+[^\s"',]+/gi, `$1$2 ${REDACTED}`],
   [/\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi, `$1 ${REDACTED}`],
@@ -19,9 +20,10 @@ const PATTERNS: ReadonlyArray<[RegExp, string]> = [
   [/\bsk-[A-Za-z0-9_-]{16,}\b/g, REDACTED],
   [/\b(AKIA|ASIA)[A-Z0-9]{16}\b/g, REDACTED],
   [/\bxox[abposr]-[A-Za-z0-9-]{10,}\b/g, REDACTED],
-  // key=value / "key": "value" where the key says it is secret
+  // key=value / "key": "value" where the key says it is secret, also after a prefix as in
+  // environment-style names (OPENAI_API_KEY=, AWS_SECRET_ACCESS_KEY=, GITHUB_TOKEN=, DB_PASSWORD=)
   [
-    /\b((?:api[_-]?key|api[_-]?token|access[_-]?token|secret(?:[_-]?access)?[_-]?key|password|passwd|client[_-]?secret|git[_-]?token|numa[_-]?api[_-]?token)["']?\s*[:=]\s*["']?)[^\s"',;]{4,}/gi,
+    /\b((?:[a-z0-9]+[_-])*(?:api[_-]?key|secret(?:[_-]?access)?[_-]?key|private[_-]?key|client[_-]?secret|token|secret|password|passwd)["']?\s*[:=]\s*["']?)[^\s"',;]{4,}/gi,
     `$1${REDACTED}`,
   ],
 ];
@@ -52,9 +54,23 @@ export class Redactor {
     return out;
   }
 
-  /** Redacts every string inside a JSON-like value. */
+  /**
+   * Redacts every string inside a JSON-like value (the value as JSON would carry it). Each string is
+   * redacted on its own: redacting the serialised text could match across fields (and so drop or
+   * merge them) and misses secrets that JSON escapes (quotes, backslashes).
+   */
   redactValue<T>(value: T): T {
-    return JSON.parse(this.redact(JSON.stringify(value))) as T;
+    if (value === undefined) return value;
+    return this.redactJson(JSON.parse(JSON.stringify(value)) as unknown) as T;
+  }
+
+  private redactJson(v: unknown): unknown {
+    if (typeof v === 'string') return this.redact(v);
+    if (Array.isArray(v)) return v.map((x) => this.redactJson(x));
+    if (v !== null && typeof v === 'object') {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [this.redact(k), this.redactJson(x)]));
+    }
+    return v;
   }
 }
 

@@ -70,7 +70,9 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         ...(opts.env.OPENAI_BASE_URL ? { base_url: opts.env.OPENAI_BASE_URL } : {}),
         ...(opts.env.NUMA_MODEL ? { name: opts.env.NUMA_MODEL } : {}),
       };
-      out(`  model                    ${modelEnv.name ?? 'gpt-4o-mini'} at ${modelEnv.base_url ?? 'api.openai.com'} (OPENAI_API_KEY is set: a real model)`);
+      out(
+        `  model                    ${modelEnv.name ?? 'gpt-4o-mini'} at ${modelEnv.base_url ?? 'api.openai.com'} (OPENAI_API_KEY is set: a real model)`,
+      );
     } else {
       const model = await startScriptedModel({
         turns: loadRecordedSession(path.join(HERE, 'recorded-session.json')),
@@ -133,18 +135,22 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 
     const published = Date.now();
     await api('POST', '/api/topics/1/messages', { data: { task_id: task.id } });
-    out(`${clock(published, published)}  published task ${task.id}: ${DEMO_TASK.title}`);
+    out(`${clock(published, published)}  published task ${task.id} on the task topic: ${DEMO_TASK.title}`);
 
     const final = new Set([config.statuses.done, config.statuses.failed, config.statuses.blocked]);
     const seen = new Set<string>();
     let finalStatus: string | undefined;
     const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
     while (!finalStatus && Date.now() < deadline) {
-      const history = await api<{ data: Array<{ status: string; at: string }> }>('GET', `/api/tasks/${task.id}/status-history`);
+      const history = await api<{ data: Array<{ status: string; at: string }> }>(
+        'GET',
+        `/api/tasks/${task.id}/status-history`,
+      );
       for (const h of history.data) {
         const key = `${h.status}@${h.at}`;
         if (seen.has(key)) continue;
         seen.add(key);
+        if (Date.parse(h.at) < published) continue; // the status the task was created with
         out(`${clock(published, Date.parse(h.at))}  status → ${h.status}`);
         if (final.has(h.status)) finalStatus = h.status;
       }
@@ -166,7 +172,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         'log',
         '-1',
         '--stat',
-        '--format=commit %H%nAuthor: %an <%ae>%n%n    %s%n',
+        '--format=commit %H%nAuthor: %an <%ae>%nDate:   %aI%n%n    %s%n',
         task.code_branch,
       ]);
       out(`Pushed to ${task.code_branch} on the git server:`);
@@ -178,7 +184,9 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       out(`Demo finished: task ${task.id} is ${finalStatus}, in ${secs} s in all.`);
       return 0;
     }
-    out(`Demo finished: task ${task.id} ended ${finalStatus ?? 'without a final status (timed out)'} after ${secs} s.`);
+    out(
+      `Demo finished: task ${task.id} ended ${finalStatus ?? 'without a final status (timed out)'} after ${secs} s.`,
+    );
     return 2;
   } finally {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);

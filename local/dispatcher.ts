@@ -19,7 +19,12 @@ import type { FileQueue } from '../core/local/file-queue.ts';
 import { formatTimestamp } from '../container/runner/task-log.ts';
 import { readResult, runPrefix } from '../container/runner/snapshot.ts';
 import { newRunId } from '../container/runner/run-id.ts';
-import { isRunnerAlive, type ChildExit, type ProcessLauncher, type RunningChild } from './process-launcher.ts';
+import {
+  isRunnerAlive,
+  type ChildExit,
+  type ProcessLauncher,
+  type RunningChild,
+} from './process-launcher.ts';
 
 export interface DispatchRecord {
   key: string;
@@ -173,7 +178,10 @@ export class LocalDispatcher {
       startedAt: new Date().toISOString(),
     };
     if (!(await this.opts.blobs.putIfAbsent(this.recordKey(key), JSON.stringify(rec)))) {
-      this.opts.logger.info('message already dispatched once; not running it again', { key, task_id: taskId });
+      this.opts.logger.info('message already dispatched once; not running it again', {
+        key,
+        task_id: taskId,
+      });
       await this.opts.queue.ack(m.receipt);
       return;
     }
@@ -186,7 +194,12 @@ export class LocalDispatcher {
     });
     rec.pid = child.pid;
     await this.opts.blobs.put(this.recordKey(key), JSON.stringify(rec));
-    this.opts.logger.info('runner started', { task_id: taskId, run_id: rec.runId, pid: child.pid, attempt: rec.attempt });
+    this.opts.logger.info('runner started', {
+      task_id: taskId,
+      run_id: rec.runId,
+      pid: child.pid,
+      attempt: rec.attempt,
+    });
     this.track(rec, child);
   }
 
@@ -206,7 +219,9 @@ export class LocalDispatcher {
     this.activeTasks.add(rec.taskId);
     void child.exited.then((exit) => {
       const p = this.settle(rec, exit)
-        .catch((err: unknown) => this.opts.logger.error('could not settle a run', { run_id: rec.runId, error: describeError(err) }))
+        .catch((err: unknown) =>
+          this.opts.logger.error('could not settle a run', { run_id: rec.runId, error: describeError(err) }),
+        )
         .finally(() => {
           this.settling.delete(p);
           this.active.delete(rec.runId);
@@ -234,9 +249,16 @@ export class LocalDispatcher {
           : 'stopped (the service restarted and found it gone)';
       const tail = await this.tailOfLog(rec);
       const requeue = rec.attempt < config.limits.max_attempts;
-      const reason = `runner ${rec.runId} died without reporting a final status: ${how}` + (requeue ? `; re-queued as attempt ${rec.attempt + 1} of ${config.limits.max_attempts}` : '; no attempts left');
+      const reason =
+        `runner ${rec.runId} died without reporting a final status: ${how}` +
+        (requeue
+          ? `; re-queued as attempt ${rec.attempt + 1} of ${config.limits.max_attempts}`
+          : '; no attempts left');
       this.opts.logger.warn('runner crashed', { task_id: rec.taskId, run_id: rec.runId, how });
-      await this.report(rec, config.statuses.failed, [reason, ...(tail ? ['last runner output:', tail] : [])]);
+      await this.report(rec, config.statuses.failed, [
+        reason,
+        ...(tail ? ['last runner output:', tail] : []),
+      ]);
       if (requeue) {
         const next: TaskMessage = { ...rec.message, attempt: rec.attempt + 1 };
         const base = rec.key.replace(/-a\d+$/, '');
@@ -256,7 +278,10 @@ export class LocalDispatcher {
     const stamp = formatTimestamp(new Date());
     try {
       if (lines.length) {
-        const text = lines.flatMap((l) => l.split('\n')).map((l) => `${stamp} - ${l}`).join('\n');
+        const text = lines
+          .flatMap((l) => l.split('\n'))
+          .map((l) => `${stamp} - ${l}`)
+          .join('\n');
         await client.appendLogs(rec.taskId, this.opts.redactor.redact(text));
       }
       await client.updateStatus(rec.taskId, status);

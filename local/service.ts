@@ -61,7 +61,14 @@ export class AvatarService {
   private lastPollAt: string | undefined;
   private lastPollError: string | undefined;
   private fileValues: Record<string, unknown>;
-  readonly counters: ServiceCounters = { polls: 0, pollErrors: 0, forwarded: 0, deadLettered: 0, runsStarted: 0, runsEnded: {} };
+  readonly counters: ServiceCounters = {
+    polls: 0,
+    pollErrors: 0,
+    forwarded: 0,
+    deadLettered: 0,
+    runsStarted: 0,
+    runsEnded: {},
+  };
 
   constructor(private readonly opts: ServiceOptions) {
     this.config = opts.loaded.config;
@@ -108,7 +115,9 @@ export class AvatarService {
       });
     }
     const signal = this.controller.signal;
-    const cursor = new FileVersionedStore<CursorState>({ file: path.join(this.workDir, 'state', 'cursor.json') });
+    const cursor = new FileVersionedStore<CursorState>({
+      file: path.join(this.workDir, 'state', 'cursor.json'),
+    });
     const poll = runPollLoop({
       client: () => this.client,
       queue: this.queue,
@@ -160,7 +169,10 @@ export class AvatarService {
     await this.loops;
     const grace = this.config.limits.shutdown_grace * 1000;
     if (this.launcher.size > 0) {
-      log.info('waiting for running tasks to finish', { running: this.launcher.size, grace_seconds: grace / 1000 });
+      log.info('waiting for running tasks to finish', {
+        running: this.launcher.size,
+        grace_seconds: grace / 1000,
+      });
     }
     if (!(await this.dispatcher.drain(grace))) {
       log.warn('grace period over: stopping the runners still going (they report failed)');
@@ -190,7 +202,12 @@ export class AvatarService {
       dead_letters: (await this.queue.deadLetters()).length,
       tasks_running: runs.length,
       concurrency: this.config.concurrency,
-      runs: runs.map((r) => ({ task_id: r.taskId, run_id: r.runId, attempt: r.attempt, started_at: r.startedAt })),
+      runs: runs.map((r) => ({
+        task_id: r.taskId,
+        run_id: r.runId,
+        attempt: r.attempt,
+        started_at: r.startedAt,
+      })),
       last_successful_poll: this.lastPollAt ?? null,
       last_poll_error: this.lastPollError ?? null,
       counters: this.counters,

@@ -26,7 +26,9 @@ const MAX_BODY = 64 * 1024;
 
 export async function startStatusApi(opts: StatusApiOptions): Promise<StatusApi> {
   const server: Server = createServer((req, res) => {
-    handle(req, res, opts).catch((err: unknown) => send(res, 500, { success: false, error: describeError(err) }));
+    handle(req, res, opts).catch((err: unknown) =>
+      send(res, 500, { success: false, error: describeError(err) }),
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -63,7 +65,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: StatusApi
       return send(res, 400, { success: false, error: `body: ${describeError(err)}` });
     }
     if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
-      return send(res, 400, { success: false, error: 'body: expected a JSON object with the keys to change' });
+      return send(res, 400, {
+        success: false,
+        error: 'body: expected a JSON object with the keys to change',
+      });
     }
     try {
       const applied = await opts.applyConfig(patch as Record<string, unknown>);

@@ -4,7 +4,12 @@ import { reportError } from '../main.ts';
 import { EXIT } from '../exit-codes.ts';
 
 /** `numa-avatar backend`: the reference Numa backend, until SIGINT/SIGTERM. */
-export async function backendCommand(o: { port: string; host: string; data?: string; token?: string }): Promise<number> {
+export async function backendCommand(o: {
+  port: string;
+  host: string;
+  data?: string;
+  token?: string;
+}): Promise<number> {
   try {
     const port = Number(o.port);
     if (!Number.isInteger(port) || port < 0 || port > 65_535) {

@@ -16,7 +16,10 @@ export async function taskCommand(
   process.once('SIGINT', onSignal);
   try {
     if (!/^[A-Za-z0-9._:-]{1,128}$/.test(taskId)) {
-      throw new AvatarError('USAGE', `task_id: expected a task id (digits or letters), got ${JSON.stringify(taskId)}`);
+      throw new AvatarError(
+        'USAGE',
+        `task_id: expected a task id (digits or letters), got ${JSON.stringify(taskId)}`,
+      );
     }
     const loaded = await configForRunner(o.config);
     let message: TaskMessage | undefined;

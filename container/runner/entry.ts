@@ -57,7 +57,8 @@ export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
     flushIntervalMs: config.logs.flush_interval * 1000,
     flushLines: config.logs.flush_lines,
     mirror: opts.onLine,
-    onSendError: (err) => logger.warn('could not deliver task logs yet; they stay queued', { error: describeError(err) }),
+    onSendError: (err) =>
+      logger.warn('could not deliver task logs yet; they stay queued', { error: describeError(err) }),
   });
   const git = await selectGitEngine(config.git.engine, {
     auth: (url) => authForUrl(url, config.git.token, config.git.username),
@@ -114,7 +115,12 @@ export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
     transcript.size > 0 ? snapshots.saveTranscript(transcript.toJsonl()) : Promise.resolve(),
     snapshots.saveLog(taskLog.lines().join('\n') + '\n'),
   ]).catch((err: unknown) => logger.warn('could not store run artifacts', { error: describeError(err) }));
-  logger.info('run finished', { task_id: taskId, run_id: runId, status: result.status, reason: result.reason });
+  logger.info('run finished', {
+    task_id: taskId,
+    run_id: runId,
+    status: result.status,
+    reason: result.reason,
+  });
   return result;
 }
 

@@ -104,7 +104,11 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       reported,
       ...extra,
     };
-    await snapshots.saveResult(result).catch((err: unknown) => deps.logger.warn('could not save the run result', { error: describeError(err) }));
+    await snapshots
+      .saveResult(result)
+      .catch((err: unknown) =>
+        deps.logger.warn('could not save the run result', { error: describeError(err) }),
+      );
     return result;
   };
 
@@ -155,7 +159,9 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       await deps.git.clone({ url: repoUrl, dir: repoDir, branch: remote.defaultBranch, depth: 1 });
       state.cloned = true;
       await deps.git.checkoutNewBranch(repoDir, branch);
-      log(`cloned ${remote.defaultBranch} with ${deps.git.name} git in ${now() - t0} ms; created branch ${branch} from it`);
+      log(
+        `cloned ${remote.defaultBranch} with ${deps.git.name} git in ${now() - t0} ms; created branch ${branch} from it`,
+      );
     }
     state.baseOid = await deps.git.headOid(repoDir);
     await snapshots.saveMeta({ task, application: app, branch, base: state.baseOid, engine: deps.git.name });
@@ -169,10 +175,21 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     let setupDone = false;
     const runTests = async (): Promise<TestRunResult> => {
       if (!detected) {
-        return { passed: true, command: '(none)', exitCode: 0, output: 'no test command configured or detected', durationMs: 0 };
+        return {
+          passed: true,
+          command: '(none)',
+          exitCode: 0,
+          output: 'no test command configured or detected',
+          durationMs: 0,
+        };
       }
       if (setup && !setupDone) {
-        const s = await runTestCommand({ command: setup, cwd: repoDir, timeoutMs: config.limits.test_timeout * 1000, signal });
+        const s = await runTestCommand({
+          command: setup,
+          cwd: repoDir,
+          timeoutMs: config.limits.test_timeout * 1000,
+          signal,
+        });
         log(`setup \`${setup}\`: exit ${s.exitCode ?? 'none'} in ${s.durationMs} ms`);
         if (!s.passed) return { ...s, output: `setup command failed: ${setup}\n${s.output}` };
         setupDone = true;
@@ -183,7 +200,9 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
         timeoutMs: config.limits.test_timeout * 1000,
         signal,
       });
-      log(`tests ${r.passed ? 'passed' : r.timedOut ? 'timed out' : 'failed'}: \`${r.command}\` exit ${r.exitCode ?? 'none'} in ${r.durationMs} ms`);
+      log(
+        `tests ${r.passed ? 'passed' : r.timedOut ? 'timed out' : 'failed'}: \`${r.command}\` exit ${r.exitCode ?? 'none'} in ${r.durationMs} ms`,
+      );
       return r;
     };
 
@@ -198,23 +217,30 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
         await keepSnapshot('blocked');
         return await finish('blocked', { reason: outcome.question, branch }, statuses.blocked);
       }
-      if (outcome.kind === 'failed') throw new AvatarError(outcome.code, `the agent stopped: ${outcome.reason}`);
+      if (outcome.kind === 'failed')
+        throw new AvatarError(outcome.code, `the agent stopped: ${outcome.reason}`);
       state.step = 'running the tests';
       tests = await runTests();
       if (tests.passed) break;
       if (round >= config.limits.repair_rounds) {
         log(`tests still fail after ${round} repair round(s); last output:\n${tail(tests.output, 3000)}`);
-        throw new AvatarError('TESTS_FAILED', `the project's tests fail (\`${tests.command}\`, exit ${tests.exitCode ?? 'none'}) after ${round} repair round(s)`);
+        throw new AvatarError(
+          'TESTS_FAILED',
+          `the project's tests fail (\`${tests.command}\`, exit ${tests.exitCode ?? 'none'}) after ${round} repair round(s)`,
+        );
       }
       round++;
       state.step = `repair round ${round}`;
-      log(`repair round ${round} of ${config.limits.repair_rounds}: the tests fail, the agent gets their output`);
+      log(
+        `repair round ${round} of ${config.limits.repair_rounds}: the tests fail, the agent gets their output`,
+      );
       outcome = await developer.repair(tests);
     }
 
     state.step = 'committing';
     const changed = await deps.git.changedFiles(repoDir);
-    if (changed.length === 0) throw new AvatarError('NO_CHANGES', 'the agent finished without changing any file');
+    if (changed.length === 0)
+      throw new AvatarError('NO_CHANGES', 'the agent finished without changing any file');
     const commitMessage = outcome.commitMessage.trim() || `${task.title} (task ${task.id})`;
     const author = { name: config.git.username, email: config.git.email };
     let commit = await deps.git.commit(repoDir, { message: commitMessage, author, paths: changed });
@@ -225,19 +251,33 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     if (!pushed.ok) {
       log(`push rejected (${pushed.reason}); fetching ${branch} and replaying the commit on its new tip`);
       const tip = await deps.git.fetchBranch(repoDir, branch);
-      if (!tip) throw new AvatarError('GIT_PUSH_REJECTED', `push of ${branch} rejected and the branch cannot be fetched`);
+      if (!tip)
+        throw new AvatarError(
+          'GIT_PUSH_REJECTED',
+          `push of ${branch} rejected and the branch cannot be fetched`,
+        );
       const rebased = await deps.git.rebaseOnto(repoDir, branch, tip);
       if (!rebased.ok) {
-        throw new AvatarError('GIT_PUSH_REJECTED', `push rejected: ${branch} moved on the remote and the change does not apply on it (${rebased.reason})`);
+        throw new AvatarError(
+          'GIT_PUSH_REJECTED',
+          `push rejected: ${branch} moved on the remote and the change does not apply on it (${rebased.reason})`,
+        );
       }
       commit = rebased.oid;
       const again = await runTests();
-      if (!again.passed) throw new AvatarError('TESTS_FAILED', `the change no longer passes the tests on the new tip of ${branch}`);
+      if (!again.passed)
+        throw new AvatarError(
+          'TESTS_FAILED',
+          `the change no longer passes the tests on the new tip of ${branch}`,
+        );
       pushed = await deps.git.push(repoDir, branch);
-      if (!pushed.ok) throw new AvatarError('GIT_PUSH_REJECTED', `push of ${branch} rejected again: ${pushed.reason}`);
+      if (!pushed.ok)
+        throw new AvatarError('GIT_PUSH_REJECTED', `push of ${branch} rejected again: ${pushed.reason}`);
     }
     const diffStat = await deps.git.diffStat(repoDir, state.baseOid, commit);
-    log(`pushed ${commit.slice(0, 12)} to ${branch}: ${diffStat.files} file(s), +${diffStat.insertions} -${diffStat.deletions}`);
+    log(
+      `pushed ${commit.slice(0, 12)} to ${branch}: ${diffStat.files} file(s), +${diffStat.insertions} -${diffStat.deletions}`,
+    );
     const st = developer.stats;
     log(
       `summary: ${outcome.summary ? firstLine(outcome.summary) + '; ' : ''}tests ${tests?.command ?? '(none)'} passed; ` +
@@ -248,15 +288,20 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     return result;
   } catch (err) {
     const aborted = deps.signal?.aborted;
-    const reason = timeout.aborted && !aborted
-      ? `run timeout: the run took longer than limits.run_timeout (${config.limits.run_timeout} s) while ${state.step}`
-      : aborted
-        ? `run interrupted while ${state.step} (the runner was asked to stop)`
-        : `${state.step}: ${describeError(err)}`;
+    const reason =
+      timeout.aborted && !aborted
+        ? `run timeout: the run took longer than limits.run_timeout (${config.limits.run_timeout} s) while ${state.step}`
+        : aborted
+          ? `run interrupted while ${state.step} (the runner was asked to stop)`
+          : `${state.step}: ${describeError(err)}`;
     const code = timeout.aborted ? 'RUN_TIMEOUT' : isAvatarError(err) ? err.code : 'UNEXPECTED';
     log(`failed: ${reason}`);
     await keepSnapshot('failed');
-    return await finish('failed', { reason, errorCode: code, branch: state.task?.code_branch }, statuses.failed);
+    return await finish(
+      'failed',
+      { reason, errorCode: code, branch: state.task?.code_branch },
+      statuses.failed,
+    );
   }
 }
 
@@ -267,4 +312,3 @@ function tail(text: string, max: number): string {
 function firstLine(text: string): string {
   return text.split('\n')[0]!.slice(0, 200);
 }
-

@@ -51,7 +51,11 @@ export class Snapshots {
   }
 }
 
-export async function readResult(blobs: BlobStore, taskId: string, runId: string): Promise<RunResult | undefined> {
+export async function readResult(
+  blobs: BlobStore,
+  taskId: string,
+  runId: string,
+): Promise<RunResult | undefined> {
   const data = await blobs.get(`${runPrefix(taskId, runId)}/result.json`);
   if (!data) return undefined;
   try {

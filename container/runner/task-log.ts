@@ -68,7 +68,9 @@ export class TaskLog {
     const batch = this.buffer;
     this.buffer = [];
     if (this.dropped > 0) {
-      batch.unshift(`${formatTimestamp(new Date())} - [${this.dropped} earlier log lines were not delivered: backend unavailable]`);
+      batch.unshift(
+        `${formatTimestamp(new Date())} - [${this.dropped} earlier log lines were not delivered: backend unavailable]`,
+      );
     }
     const dropped = this.dropped;
     this.dropped = 0;

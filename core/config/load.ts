@@ -45,7 +45,17 @@ export const ENV_OVERRIDES: Record<string, EnvRule> = {
   GIT_EMAIL: { key: 'git.email', kind: 'string' },
 };
 
-export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> {
+export function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> {
+  return load(opts, false);
+}
+
+/**
+ * `persisted`: the file is the `<work_dir>/config.yaml` found in the work dir (no file was named).
+ * Its relative work_dir is relative to where the command runs, as the lookup was: resolved against
+ * the file's own folder, the default `.numa-avatar` would point into a `.numa-avatar` nested in the
+ * work dir the file was found in.
+ */
+async function load(opts: LoadOptions, persisted: boolean): Promise<LoadedConfig> {
   const env = opts.env ?? process.env;
   const cwd = opts.cwd ?? process.cwd();
   let file = opts.file ?? (env.NUMA_CONFIG || undefined);
@@ -64,12 +74,11 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> 
   if (!file) {
     const workDir = path.resolve(cwd, String(getPath(merged, 'work_dir') ?? '.numa-avatar'));
     const persisted = path.join(workDir, 'config.yaml');
-    if (existsSync(persisted)) return loadConfig({ ...opts, file: persisted });
-    file = undefined;
+    if (existsSync(persisted)) return load({ ...opts, file: persisted }, true);
   }
 
   const config = validate(merged, file ?? 'configuration');
-  const base = file ? path.dirname(file) : cwd;
+  const base = file && !persisted ? path.dirname(file) : cwd;
   // A work_dir from the environment is relative to where the command runs; from a file, to the file.
   const workDirBase = env.NUMA_WORK_DIR ? cwd : base;
   return { config, file, fileValues, workDir: path.resolve(workDirBase, config.work_dir) };
@@ -89,7 +98,9 @@ async function readConfigFile(file: string): Promise<Json> {
   try {
     doc = parseYaml(text);
   } catch (cause) {
-    throw new AvatarError('CONFIG_INVALID', `${file}: not valid YAML: ${(cause as Error).message}`, { cause });
+    throw new AvatarError('CONFIG_INVALID', `${file}: not valid YAML: ${(cause as Error).message}`, {
+      cause,
+    });
   }
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) {
@@ -106,7 +117,10 @@ function applyEnv(values: Json, env: NodeJS.ProcessEnv): Json {
     let value: unknown = raw;
     if (rule.kind === 'int') {
       if (!/^\d+$/.test(raw.trim())) {
-        throw new AvatarError('CONFIG_INVALID', `${name}: expected a whole number, got ${JSON.stringify(raw)}`);
+        throw new AvatarError(
+          'CONFIG_INVALID',
+          `${name}: expected a whole number, got ${JSON.stringify(raw)}`,
+        );
       }
       value = Number(raw.trim());
     }
@@ -140,7 +154,14 @@ export function mergeValues(base: Json, patch: Json): Json {
   const out: Json = { ...base };
   for (const [k, v] of Object.entries(patch)) {
     const cur = out[k];
-    if (v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)) {
+    if (
+      v &&
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      cur &&
+      typeof cur === 'object' &&
+      !Array.isArray(cur)
+    ) {
       out[k] = mergeValues(cur as Json, v as Json);
     } else {
       out[k] = v;

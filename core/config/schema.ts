@@ -18,7 +18,9 @@ const statusName = (def: string) =>
 export const configSchema = z.strictObject({
   backend: z
     .strictObject({
-      url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).default('http://localhost:7301'),
+      url: z
+        .url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
+        .default('http://localhost:7301'),
       api_token: z.string().optional(),
       timeout: seconds(30, 600),
       max_attempts: z.number().int().min(1).max(20).default(5),

@@ -37,7 +37,13 @@ export interface NumaClientOptions {
   clock?: Clock;
   random?: () => number;
   /** Called before each retry (for logs and metrics). */
-  onRetry?: (info: { method: string; path: string; attempt: number; delayMs: number; error: AvatarError }) => void;
+  onRetry?: (info: {
+    method: string;
+    path: string;
+    attempt: number;
+    delayMs: number;
+    error: AvatarError;
+  }) => void;
   userAgent?: string;
 }
 
@@ -79,7 +85,10 @@ export class NumaClient {
       throw new AvatarError('CONFIG_INVALID', `backend.url: not a valid URL (${options.baseUrl})`, { cause });
     }
     if (base.protocol !== 'http:' && base.protocol !== 'https:') {
-      throw new AvatarError('CONFIG_INVALID', `backend.url: expected http:// or https://, got ${base.protocol}`);
+      throw new AvatarError(
+        'CONFIG_INVALID',
+        `backend.url: expected http:// or https://, got ${base.protocol}`,
+      );
     }
     this.opts = {
       timeoutMs: 30_000,
@@ -133,7 +142,11 @@ export class NumaClient {
   }
 
   updateStatus(taskId: Id, status: string, call?: CallOptions): Promise<Task> {
-    return this.request('PUT', `/api/tasks/${seg(taskId)}/status`, { schema: taskSchema, body: { status }, call });
+    return this.request('PUT', `/api/tasks/${seg(taskId)}/status`, {
+      schema: taskSchema,
+      body: { status },
+      call,
+    });
   }
 
   async appendLogs(taskId: Id, logs: string, call?: CallOptions): Promise<void> {
@@ -164,13 +177,16 @@ export class NumaClient {
       try {
         return await this.once(method, path, o);
       } catch (err) {
-        const error = err instanceof AvatarError ? err : new AvatarError('BACKEND_UNAVAILABLE', describeError(err));
+        const error =
+          err instanceof AvatarError ? err : new AvatarError('BACKEND_UNAVAILABLE', describeError(err));
         const retryable = RETRYABLE.has(error.code) || (error as RetryableError).retryAfterMs !== undefined;
         if (!retryable || attempt >= attempts || o.call?.signal?.aborted) throw error;
         const retryAfter = (error as RetryableError).retryAfterMs;
         const jitter = backoffDelay(attempt - 1, { ...this.opts.backoff, random: this.opts.random });
         const delayMs =
-          retryAfter !== undefined ? Math.min(this.opts.maxRetryAfterMs, Math.max(retryAfter, jitter)) : jitter;
+          retryAfter !== undefined
+            ? Math.min(this.opts.maxRetryAfterMs, Math.max(retryAfter, jitter))
+            : jitter;
         this.opts.onRetry?.({ method, path, attempt, delayMs, error });
         await this.clock.sleep(delayMs, o.call?.signal);
         if (o.call?.signal?.aborted) throw error;
@@ -208,7 +224,7 @@ export class NumaClient {
       if (o.call?.signal?.aborted) throw new AvatarError('RUN_ABORTED', `${where}: aborted`, { cause });
       throw new AvatarError(
         'BACKEND_UNAVAILABLE',
-        `${where}: ${this.redactor.redact(describeCause(cause))} (backend ${this.opts.baseUrl})`,
+        this.redactor.redact(`${where}: ${describeCause(cause)} (backend ${this.opts.baseUrl})`),
         { cause },
       );
     }
@@ -221,20 +237,24 @@ export class NumaClient {
     } catch (cause) {
       throw new AvatarError(
         'BACKEND_BAD_RESPONSE',
-        `${where}: response is not JSON (HTTP ${res.status}, starts with ${JSON.stringify(text.slice(0, 60))})`,
+        // Redacted before it is cut: a secret cut in two would no longer match.
+        `${where}: response is not JSON (HTTP ${res.status}, starts with ${JSON.stringify(this.redactor.redact(text).slice(0, 60))})`,
         { cause },
       );
     }
     if (!o.schema) return json as T;
     const parsed = o.schema.safeParse(json);
     if (!parsed.success) {
-      throw new AvatarError('BACKEND_BAD_RESPONSE', `${where}: response ${describeIssues(parsed.error)}`);
+      throw new AvatarError(
+        'BACKEND_BAD_RESPONSE',
+        this.redactor.redact(`${where}: response ${describeIssues(parsed.error)}`),
+      );
     }
     return parsed.data;
   }
 
   private httpError(where: string, res: Response, text: string): AvatarError {
-    const detail = this.redactor.redact(errorDetail(text));
+    const detail = errorDetail(text, (t) => this.redactor.redact(t));
     const status = res.status;
     if (status === 401 || status === 403) {
       return new AvatarError(
@@ -242,14 +262,21 @@ export class NumaClient {
         `${where}: the backend refused the request (HTTP ${status}${detail}); check backend.api_token (NUMA_API_TOKEN)`,
       );
     }
-    if (status === 404) return new AvatarError('BACKEND_NOT_FOUND', `${where}: not found (HTTP 404${detail})`);
+    if (status === 404)
+      return new AvatarError('BACKEND_NOT_FOUND', `${where}: not found (HTTP 404${detail})`);
     if (status === 429) {
-      const err = new AvatarError('BACKEND_UNAVAILABLE', `${where}: rate limited (HTTP 429${detail})`) as RetryableError;
+      const err = new AvatarError(
+        'BACKEND_UNAVAILABLE',
+        `${where}: rate limited (HTTP 429${detail})`,
+      ) as RetryableError;
       err.retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), this.clock.now()) ?? 0;
       return err;
     }
     if (status >= 500) {
-      const err = new AvatarError('BACKEND_UNAVAILABLE', `${where}: backend error (HTTP ${status}${detail})`) as RetryableError;
+      const err = new AvatarError(
+        'BACKEND_UNAVAILABLE',
+        `${where}: backend error (HTTP ${status}${detail})`,
+      ) as RetryableError;
       const ra = parseRetryAfter(res.headers.get('retry-after'), this.clock.now());
       if (ra !== undefined) err.retryAfterMs = ra;
       return err;
@@ -264,22 +291,24 @@ function seg(id: Id): string {
   return encodeURIComponent(String(id));
 }
 
-function errorDetail(text: string): string {
+/** The server's own words about an error, redacted before they are cut (a secret cut in two would survive). */
+function errorDetail(text: string, redact: (t: string) => string): string {
   if (!text) return '';
   try {
     const j = JSON.parse(text) as { error?: unknown; message?: unknown };
     const m = j.error ?? j.message;
-    if (typeof m === 'string') return `: ${m.slice(0, 200)}`;
+    if (typeof m === 'string') return `: ${redact(m).slice(0, 200)}`;
   } catch {
     /* not JSON: use the text */
   }
-  return `: ${text.slice(0, 120).replace(/\s+/g, ' ')}`;
+  return `: ${redact(text).slice(0, 120).replace(/\s+/g, ' ')}`;
 }
 
 function describeCause(cause: unknown): string {
   if (cause instanceof Error) {
     const inner = (cause as Error & { cause?: unknown }).cause;
-    const code = inner && typeof inner === 'object' && 'code' in inner ? String((inner as { code: unknown }).code) : '';
+    const code =
+      inner && typeof inner === 'object' && 'code' in inner ? String((inner as { code: unknown }).code) : '';
     return code ? `${cause.message} (${code})` : cause.message;
   }
   return String(cause);

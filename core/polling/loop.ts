@@ -73,7 +73,10 @@ export async function runPollLoop(opts: PollLoopOptions): Promise<void> {
       } else {
         opts.log.debug('polling still failing', { error: describeError(err), consecutive: failures });
       }
-      await clock.sleep(Math.max(250, backoffDelay(failures - 1, { ...backoff, random: opts.random })), opts.signal);
+      await clock.sleep(
+        Math.max(250, backoffDelay(failures - 1, { ...backoff, random: opts.random })),
+        opts.signal,
+      );
     }
   }
 }

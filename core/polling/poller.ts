@@ -73,12 +73,18 @@ export async function pollOnce(deps: PollDeps, settings: PollSettings): Promise<
     { signal: settings.signal, maxAttempts: 1 },
   );
 
-  const fresh = page.messages.filter((m) => isAfter(m.id, state.after)).sort((a, b) => compareIds(a.id, b.id));
+  const fresh = page.messages
+    .filter((m) => isAfter(m.id, state.after))
+    .sort((a, b) => compareIds(a.id, b.id));
   const unique = dedupeById(fresh);
   const alreadySeen = page.messages.length - unique.length;
 
   const outgoing: OutgoingMessage[] = [];
-  const letters: DeadLetter[] = page.invalid.map((i) => ({ raw: i.raw, reason: i.reason, source: `topic ${topicId}` }));
+  const letters: DeadLetter[] = page.invalid.map((i) => ({
+    raw: i.raw,
+    reason: i.reason,
+    source: `topic ${topicId}`,
+  }));
   for (const m of unique) {
     const parsed = taskIdFromTopicData(m.data);
     if (!parsed.ok) {
@@ -140,4 +146,3 @@ async function advanceCursor(
   }
   throw new AvatarError('QUEUE_IO', 'could not save the poll cursor: it kept changing under us');
 }
-

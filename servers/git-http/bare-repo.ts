@@ -33,7 +33,11 @@ async function git(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise
 }
 
 /** Returns the bare repository's path (`<root>/<name>.git`). Fails if it already exists. */
-export async function createBareRepo(root: string, name: string, opts: CreateBareRepoOptions = {}): Promise<string> {
+export async function createBareRepo(
+  root: string,
+  name: string,
+  opts: CreateBareRepoOptions = {},
+): Promise<string> {
   if (!/^[A-Za-z0-9._/-]+$/.test(name) || name.split('/').includes('..')) {
     throw new Error(`createBareRepo: invalid repository name "${name}"`);
   }

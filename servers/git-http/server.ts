@@ -52,7 +52,9 @@ function isAuthorized(header: string | undefined, auth: { username: string; pass
   const decoded = Buffer.from(m[1], 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) return false;
-  return sameSecret(decoded.slice(0, colon), auth.username) && sameSecret(decoded.slice(colon + 1), auth.password);
+  return (
+    sameSecret(decoded.slice(0, colon), auth.username) && sameSecret(decoded.slice(colon + 1), auth.password)
+  );
 }
 
 export function startGitServer(opts: GitServerOptions): Promise<GitServer> {
@@ -109,7 +111,10 @@ export function startGitServer(opts: GitServerOptions): Promise<GitServer> {
     const protocol = req.headers['git-protocol'];
     if (typeof protocol === 'string') cgiEnv.GIT_PROTOCOL = protocol;
 
-    const child = spawn('git', ['http-backend'], { env: gitChildEnv(cgiEnv), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('git', ['http-backend'], {
+      env: gitChildEnv(cgiEnv),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     children.add(child);
     child.on('close', () => children.delete(child));
 

@@ -23,8 +23,12 @@ const turnSchema = z.object({
     .optional(),
   status: z.number().int().min(100).max(599).optional(),
   usage: z
-    .object({ prompt_tokens: z.number().int().nonnegative(), completion_tokens: z.number().int().nonnegative() })
+    .object({
+      prompt_tokens: z.number().int().nonnegative(),
+      completion_tokens: z.number().int().nonnegative(),
+    })
     .optional(),
+  delayMs: z.number().int().nonnegative().optional(),
 });
 
 export const recordedSessionSchema = z.object({
@@ -44,7 +48,10 @@ export function parseRecordedSession(text: string, source = 'recorded session'):
   }
   const parsed = recordedSessionSchema.safeParse(value);
   if (!parsed.success) {
-    throw new AvatarError('CONFIG_INVALID', `${source} is not a recorded session: ${describeIssues(parsed.error)}`);
+    throw new AvatarError(
+      'CONFIG_INVALID',
+      `${source} is not a recorded session: ${describeIssues(parsed.error)}`,
+    );
   }
   return parsed.data;
 }

@@ -4,6 +4,9 @@
  * would: a JSON completion, or (with `stream: true`) server-sent `chat.completion.chunk` events with
  * the content and tool-call arguments in pieces, then `data: [DONE]`. A turn may instead answer an
  * HTTP status (429, 500, ...) with `retry-after-ms: 10`, so the SDK's retries are quick.
+ *
+ * Several conversations can share one server through `sessions`: a request whose first user
+ * message (the agent's brief) contains a session's `match` takes its turns from that session.
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -23,10 +26,22 @@ export interface ScriptedTurn {
   /** Answer this HTTP status instead (a retried request then gets the next turn). */
   status?: number;
   usage?: { prompt_tokens: number; completion_tokens: number };
+  /** Wait this long before answering (to hold a run in the middle). */
+  delayMs?: number;
+}
+
+/** Turns for the conversations whose first user message contains `match` (the first session that matches wins). */
+export interface ScriptedSession {
+  match: string;
+  turns: ScriptedTurn[];
+  /** Start again from the first turn when the turns run out (several runs of the same task). */
+  repeat?: boolean;
 }
 
 export interface ScriptedModelOptions {
+  /** Turns for requests that no session matches. */
   turns: ScriptedTurn[];
+  sessions?: ScriptedSession[];
   /** Default 0: the OS picks a free port. */
   port?: number;
   /** Default 127.0.0.1. */
@@ -80,7 +95,8 @@ export function checkExpectations(turn: ScriptedTurn, body: Record<string, unkno
   const { lastToolResultIncludes, lastUserIncludes } = turn.expect;
   if (lastToolResultIncludes !== undefined) {
     const last = lastOfRole(messages, 'tool');
-    if (!last) return `expected a tool result including ${JSON.stringify(lastToolResultIncludes)}, but the request has no tool message`;
+    if (!last)
+      return `expected a tool result including ${JSON.stringify(lastToolResultIncludes)}, but the request has no tool message`;
     const text = contentText(last.content);
     if (!text.includes(lastToolResultIncludes)) {
       return `expected the last tool result to include ${JSON.stringify(lastToolResultIncludes)}, got ${JSON.stringify(text.slice(0, 500))}`;
@@ -88,7 +104,8 @@ export function checkExpectations(turn: ScriptedTurn, body: Record<string, unkno
   }
   if (lastUserIncludes !== undefined) {
     const last = lastOfRole(messages, 'user');
-    if (!last) return `expected a user message including ${JSON.stringify(lastUserIncludes)}, but the request has none`;
+    if (!last)
+      return `expected a user message including ${JSON.stringify(lastUserIncludes)}, but the request has none`;
     const text = contentText(last.content);
     if (!text.includes(lastUserIncludes)) {
       return `expected the last user message to include ${JSON.stringify(lastUserIncludes)}, got ${JSON.stringify(text.slice(0, 500))}`;
@@ -118,15 +135,41 @@ function errorBody(message: string, type: string, code: string | null = null) {
 }
 
 export function startScriptedModel(opts: ScriptedModelOptions): Promise<ScriptedModelServer> {
-  const turns = [...opts.turns];
-  const total = turns.length;
+  interface Script {
+    label: string;
+    all: ScriptedTurn[];
+    queue: ScriptedTurn[];
+    repeat: boolean;
+    match?: string;
+  }
+  const main: Script = { label: 'the main script', all: opts.turns, queue: [...opts.turns], repeat: false };
+  const sessions: Script[] = (opts.sessions ?? []).map((sess) => ({
+    label: `session ${JSON.stringify(sess.match)}`,
+    all: sess.turns,
+    queue: [...sess.turns],
+    repeat: sess.repeat === true,
+    match: sess.match,
+  }));
+  const timers = new Set<NodeJS.Timeout>();
+
+  function scriptFor(body: Record<string, unknown>): Script {
+    if (sessions.length === 0) return main;
+    const messages = Array.isArray(body.messages) ? (body.messages as ChatMessage[]) : [];
+    const firstUser = contentText(messages.find((m) => m?.role === 'user')?.content);
+    return sessions.find((sess) => sess.match !== undefined && firstUser.includes(sess.match)) ?? main;
+  }
   const recorded: Array<{ body: unknown; at: number }> = [];
   const errors: string[] = [];
   const modelId = opts.model ?? 'scripted-model';
   let completions = 0;
   let callSeq = 0;
 
-  function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  function sendJson(
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): void {
     const text = JSON.stringify(body);
     res.writeHead(status, {
       'content-type': 'application/json',
@@ -150,7 +193,11 @@ export function startScriptedModel(opts: ScriptedModelOptions): Promise<Scripted
     return {
       content,
       toolCalls,
-      usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+      usage: {
+        prompt_tokens: promptTokens,
+        completion_tokens: completionTokens,
+        total_tokens: promptTokens + completionTokens,
+      },
     };
   }
 
@@ -197,7 +244,9 @@ export function startScriptedModel(opts: ScriptedModelOptions): Promise<Scripted
     chunk({ role: 'assistant', content: '', refusal: null });
     if (a.content) for (const p of pieces(a.content, 16)) chunk({ content: p });
     a.toolCalls.forEach((c, index) => {
-      chunk({ tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }] });
+      chunk({
+        tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }],
+      });
       for (const p of pieces(c.arguments, 10)) chunk({ tool_calls: [{ index, function: { arguments: p } }] });
     });
     chunk({}, a.toolCalls.length > 0 ? 'tool_calls' : 'stop');
@@ -213,7 +262,11 @@ export function startScriptedModel(opts: ScriptedModelOptions): Promise<Scripted
   function handleCompletion(res: ServerResponse, body: Record<string, unknown>): void {
     completions++;
     const model = typeof body.model === 'string' ? body.model : modelId;
-    let turn = turns.shift();
+    const script = scriptFor(body);
+    if (script.queue.length === 0 && script.repeat) script.queue = [...script.all];
+    let turn = script.queue.shift();
+    const turnNumber = script.all.length - script.queue.length;
+    const where = script === main ? '' : ` (${script.label})`;
     if (!turn) {
       if (opts.onExhausted === 'finish') {
         turn = {
@@ -222,7 +275,7 @@ export function startScriptedModel(opts: ScriptedModelOptions): Promise<Scripted
           ],
         };
       } else {
-        const why = `scripted model: no scripted turns left (${total} were scripted; this is request ${completions})`;
+        const why = `scripted model: no scripted turns left${where} (${script.all.length} were scripted; this is request ${completions})`;
         errors.push(why);
         // Not worth retrying: the script will not grow.
         sendJson(res, 500, errorBody(why, 'server_error', 'script_exhausted'), { 'x-should-retry': 'false' });
@@ -231,13 +284,36 @@ export function startScriptedModel(opts: ScriptedModelOptions): Promise<Scripted
     }
     const mismatch = checkExpectations(turn, body);
     if (mismatch) {
-      const why = `scripted model, turn ${total - turns.length}: ${mismatch}`;
+      const why = `scripted model, turn ${turnNumber}${where}: ${mismatch}`;
       errors.push(why);
       sendJson(res, 400, errorBody(why, 'invalid_request_error', 'expectation_failed'));
       return;
     }
+    if (turn.delayMs !== undefined && turn.delayMs > 0) {
+      const delayed = turn;
+      const t = setTimeout(() => {
+        timers.delete(t);
+        if (!res.destroyed) answerTurn(res, model, delayed, body);
+      }, turn.delayMs);
+      timers.add(t);
+      return;
+    }
+    answerTurn(res, model, turn, body);
+  }
+
+  function answerTurn(
+    res: ServerResponse,
+    model: string,
+    turn: ScriptedTurn,
+    body: Record<string, unknown>,
+  ): void {
     if (turn.status !== undefined && turn.status !== 200) {
-      const type = turn.status === 429 ? 'rate_limit_error' : turn.status >= 500 ? 'server_error' : 'invalid_request_error';
+      const type =
+        turn.status === 429
+          ? 'rate_limit_error'
+          : turn.status >= 500
+            ? 'server_error'
+            : 'invalid_request_error';
       sendJson(res, turn.status, errorBody(`scripted model: scripted HTTP ${turn.status}`, type), {
         'retry-after-ms': '10',
       });
@@ -264,7 +340,11 @@ export function startScriptedModel(opts: ScriptedModelOptions): Promise<Scripted
       const pathname = url.pathname.replace(/\/+$/, '');
       if (opts.apiKey !== undefined && req.headers.authorization !== `Bearer ${opts.apiKey}`) {
         await readBody(req);
-        sendJson(res, 401, errorBody('scripted model: missing or wrong API key', 'invalid_request_error', 'invalid_api_key'));
+        sendJson(
+          res,
+          401,
+          errorBody('scripted model: missing or wrong API key', 'invalid_request_error', 'invalid_api_key'),
+        );
         return;
       }
       if (req.method === 'GET' && pathname === '/v1/models') {
@@ -280,22 +360,38 @@ export function startScriptedModel(opts: ScriptedModelOptions): Promise<Scripted
         try {
           body = JSON.parse(text);
         } catch {
-          sendJson(res, 400, errorBody('scripted model: the request body is not valid JSON', 'invalid_request_error'));
+          sendJson(
+            res,
+            400,
+            errorBody('scripted model: the request body is not valid JSON', 'invalid_request_error'),
+          );
           return;
         }
         recorded.push({ body, at: Date.now() });
         if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-          sendJson(res, 400, errorBody('scripted model: the request body must be a JSON object', 'invalid_request_error'));
+          sendJson(
+            res,
+            400,
+            errorBody('scripted model: the request body must be a JSON object', 'invalid_request_error'),
+          );
           return;
         }
         handleCompletion(res, body as Record<string, unknown>);
         return;
       }
       await readBody(req);
-      sendJson(res, 404, errorBody(`scripted model: no route for ${req.method} ${url.pathname}`, 'invalid_request_error'));
+      sendJson(
+        res,
+        404,
+        errorBody(`scripted model: no route for ${req.method} ${url.pathname}`, 'invalid_request_error'),
+      );
     })().catch((err: unknown) => {
       if (!res.headersSent) {
-        sendJson(res, 500, errorBody(`scripted model: ${err instanceof Error ? err.message : String(err)}`, 'server_error'));
+        sendJson(
+          res,
+          500,
+          errorBody(`scripted model: ${err instanceof Error ? err.message : String(err)}`, 'server_error'),
+        );
       } else {
         res.destroy();
       }
@@ -311,10 +407,12 @@ export function startScriptedModel(opts: ScriptedModelOptions): Promise<Scripted
       resolve({
         baseURL: `http://${host}:${addr.port}/v1`,
         requests: () => recorded.slice(),
-        remaining: () => turns.length,
+        remaining: () => [main, ...sessions].reduce((n, sc) => n + sc.queue.length, 0),
         errors: () => errors.slice(),
         close: () =>
           new Promise<void>((done) => {
+            for (const t of timers) clearTimeout(t);
+            timers.clear();
             server.close(() => done());
             server.closeAllConnections();
           }),

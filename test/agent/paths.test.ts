@@ -78,7 +78,10 @@ describe('repository paths', () => {
   });
 
   it('resolves ordinary paths, the root, new files and in-repo symlinks', async () => {
-    expect(await paths.resolve('src/a.ts')).toEqual({ abs: path.join(repo.dir, 'src/a.ts'), rel: 'src/a.ts' });
+    expect(await paths.resolve('src/a.ts')).toEqual({
+      abs: path.join(repo.dir, 'src/a.ts'),
+      rel: 'src/a.ts',
+    });
     expect((await paths.resolve('.')).rel).toBe('.');
     expect((await paths.resolve('')).rel).toBe('.');
     expect((await paths.resolve('./src//a.ts')).rel).toBe('src/a.ts');

@@ -195,7 +195,9 @@ export class AgentSession {
     if (this.messages.length === 0) {
       throw new AvatarError('USAGE', 'AgentSession.repair() called before develop()');
     }
-    const output = this.opts.redactor.redact(tailText(failure.output, Math.max(500, this.opts.limits.maxOutputChars)));
+    const output = this.opts.redactor.redact(
+      tailText(failure.output, Math.max(500, this.opts.limits.maxOutputChars)),
+    );
     this.messages.push({ role: 'user', content: repairMessage(failure, output) });
     this.log(`agent: repairing (tests failed: exit ${failure.exitCode ?? 'none'})`);
     return this.run();
@@ -211,13 +213,15 @@ export class AgentSession {
       outcome = await this.loop();
     } catch (err) {
       if (err instanceof Stop) outcome = err.outcome;
-      else outcome = { kind: 'failed', code: 'MODEL_FAILED', reason: `the agent failed: ${describeError(err)}` };
+      else
+        outcome = { kind: 'failed', code: 'MODEL_FAILED', reason: `the agent failed: ${describeError(err)}` };
     } finally {
       this.running = false;
     }
     outcome = this.redactOutcome(outcome);
     this.emit({ type: 'outcome', at: this.now(), outcome });
-    if (outcome.kind === 'finished') this.log(`agent: finished: ${oneLine(outcome.summary, 200) || '(no summary)'}`);
+    if (outcome.kind === 'finished')
+      this.log(`agent: finished: ${oneLine(outcome.summary, 200) || '(no summary)'}`);
     else if (outcome.kind === 'blocked') this.log(`agent: blocked, asks: ${outcome.question}`);
     else this.log(`agent: failed (${outcome.code}): ${outcome.reason}`);
     return outcome;
@@ -254,13 +258,11 @@ export class AgentSession {
 
       const assistant: ChatCompletionMessageParam = { role: 'assistant', content: answer.content ?? null };
       if (answer.toolCalls.length > 0) {
-        assistant.tool_calls = answer.toolCalls.map(
-          (c): ChatCompletionMessageToolCall => ({
-            id: c.id,
-            type: 'function',
-            function: { name: c.name, arguments: c.arguments },
-          }),
-        );
+        assistant.tool_calls = answer.toolCalls.map((c): ChatCompletionMessageToolCall => ({
+          id: c.id,
+          type: 'function',
+          function: { name: c.name, arguments: c.arguments },
+        }));
       }
       this.messages.push(assistant);
 
@@ -297,11 +299,20 @@ export class AgentSession {
     let stop: Stop | undefined;
     for (const call of calls) {
       if (control || stop) {
-        const why = control ? `${control.kind === 'finish' ? 'finish' : 'ask_clarification'} ended the turn` : 'the run stopped';
+        const why = control
+          ? `${control.kind === 'finish' ? 'finish' : 'ask_clarification'} ended the turn`
+          : 'the run stopped';
         this.pushToolMessage(call.id, `Not run: ${why}.`);
         continue;
       }
-      this.emit({ type: 'tool_call', at: this.now(), step, id: call.id, name: call.name, arguments: call.arguments });
+      this.emit({
+        type: 'tool_call',
+        at: this.now(),
+        step,
+        id: call.id,
+        name: call.name,
+        arguments: call.arguments,
+      });
       const parsed = parseToolCall(call.name, call.arguments);
       if (!parsed.ok) {
         this.invalidInARow++;
@@ -318,7 +329,9 @@ export class AgentSession {
           durationMs: 0,
           output: content,
         });
-        this.log(`step ${step}: invalid call to ${oneLine(call.name, 40) || '(no name)'}: ${oneLine(parsed.error, 160)}`);
+        this.log(
+          `step ${step}: invalid call to ${oneLine(call.name, 40) || '(no name)'}: ${oneLine(parsed.error, 160)}`,
+        );
         if (failing) {
           stop = fail(
             'TOOL_INVALID',
@@ -345,8 +358,12 @@ export class AgentSession {
           output = `Not run: ${err.outcome.kind === 'failed' ? err.outcome.reason : 'the run stopped'}.`;
           brief = 'not run';
         } else {
-          output = `Error: ${err instanceof AvatarError ? err.message : describeError(err)}`;
-          brief = `error: ${oneLine(err instanceof AvatarError ? err.message : describeError(err), 120)}`;
+          // fs errors name absolute paths: show them repository-relative, as the model knows them.
+          const message = (err instanceof AvatarError ? err.message : describeError(err))
+            .split(this.paths.root + '/')
+            .join('');
+          output = `Error: ${message}`;
+          brief = `error: ${oneLine(message, 120)}`;
         }
         ok = false;
       }
@@ -354,7 +371,16 @@ export class AgentSession {
       this.stats.toolMs += durationMs;
       output = capText(output, this.opts.limits.maxOutputChars);
       this.pushToolMessage(call.id, output);
-      this.emit({ type: 'tool_result', at: this.now(), step, id: call.id, name: parsed.name, ok, durationMs, output });
+      this.emit({
+        type: 'tool_result',
+        at: this.now(),
+        step,
+        id: call.id,
+        name: parsed.name,
+        ok,
+        durationMs,
+        output,
+      });
       this.log(`step ${step}: ${parsed.name}${label ? ' ' + label : ''} → ${brief}`);
     }
     if (stop) throw stop;
@@ -390,7 +416,8 @@ export class AgentSession {
       messageCount: this.messages.length,
       newMessages,
     });
-    const wallClock = AbortSignal.timeout(Math.max(1, this.remainingMs()));
+    // setTimeout's longest delay is 2^31-1 ms; a longer one would fire at once.
+    const wallClock = AbortSignal.timeout(Math.min(2_147_483_647, Math.max(1, this.remainingMs())));
     const signal = this.opts.signal ? AbortSignal.any([this.opts.signal, wallClock]) : wallClock;
     const params: ChatCompletionCreateParamsBase = {
       model: this.opts.model,

@@ -58,12 +58,16 @@ export function normalizeRepoPath(input: unknown): string {
       decoded.startsWith('/') ||
       decoded.split('/').includes('..')
     ) {
-      refuse(input, `it is URL-encoded and decodes to ${JSON.stringify(decoded)}, which leaves the repository`);
+      refuse(
+        input,
+        `it is URL-encoded and decodes to ${JSON.stringify(decoded)}, which leaves the repository`,
+      );
     }
   }
   if (raw === '' || raw === '.') return '';
   const normalized = path.posix.normalize(raw).replace(/\/+$/, '');
-  if (normalized === '..' || normalized.startsWith('../')) refuse(input, 'it leads outside the repository (..)');
+  if (normalized === '..' || normalized.startsWith('../'))
+    refuse(input, 'it leads outside the repository (..)');
   if (normalized === '.' || normalized === '') return '';
   if (normalized.split('/').some((seg) => seg.toLowerCase() === '.git')) {
     refuse(input, "it is inside git's internal .git directory, which the tools do not read or change");

@@ -65,7 +65,10 @@ export const TOOL_DEFINITIONS: ChatCompletionFunctionTool[] = [
     'search_code',
     'Search the text files for a JavaScript regular expression, line by line. Answers file:line: text, at most 100 hits. Ignored and binary files are skipped.',
     {
-      pattern: { type: 'string', description: 'Regular expression (JavaScript syntax), e.g. "function\\s+login"' },
+      pattern: {
+        type: 'string',
+        description: 'Regular expression (JavaScript syntax), e.g. "function\\s+login"',
+      },
       path: pathProp('Directory or file to search (default: the whole repository)'),
       glob: {
         type: 'string',

@@ -44,8 +44,7 @@ export interface ToolContext {
 }
 
 export type ToolControl =
-  | { kind: 'finish'; summary: string; commitMessage: string }
-  | { kind: 'blocked'; question: string };
+  { kind: 'finish'; summary: string; commitMessage: string } | { kind: 'blocked'; question: string };
 
 export interface ToolResult {
   /** What the model reads. */

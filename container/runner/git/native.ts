@@ -37,12 +37,20 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
   const git = (args: string[], runOpts: GitRunOptions) => runner.run(args, runOpts);
 
   const originUrl = async (dir: string): Promise<string> =>
-    (await git(['config', '--get', 'remote.origin.url'], { cwd: dir, what: 'reading the origin URL' })).stdout.trim();
+    (
+      await git(['config', '--get', 'remote.origin.url'], { cwd: dir, what: 'reading the origin URL' })
+    ).stdout.trim();
 
   /** Options for a call that talks to `origin`. */
   const remoteCall = async (dir: string, what: string): Promise<GitRunOptions> => {
     const url = await originUrl(dir);
-    return { cwd: dir, auth: resolveAuth(url), remoteUrl: url, what: `${what} (${url})`, onProgress: opts.onProgress };
+    return {
+      cwd: dir,
+      auth: resolveAuth(url),
+      remoteUrl: url,
+      what: `${what} (${url})`,
+      onProgress: opts.onProgress,
+    };
   };
 
   const revParse = async (dir: string, rev: string): Promise<string | undefined> => {
@@ -102,11 +110,21 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
       const call = await remoteCall(dir, `fetching ${branch}`);
       try {
         await git(
-          ['fetch', ...progressFlag(), '--no-tags', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`],
+          [
+            'fetch',
+            ...progressFlag(),
+            '--no-tags',
+            'origin',
+            `+refs/heads/${branch}:refs/remotes/origin/${branch}`,
+          ],
           call,
         );
       } catch (err) {
-        if (err instanceof AvatarError && err.code === 'GIT_NOT_FOUND' && /couldn't find remote ref/i.test(err.message)) {
+        if (
+          err instanceof AvatarError &&
+          err.code === 'GIT_NOT_FOUND' &&
+          /couldn't find remote ref/i.test(err.message)
+        ) {
           return undefined;
         }
         throw err;
@@ -126,9 +144,16 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
       if (!known && !(await engine.fetchBranch(dir, branch))) {
         throw new AvatarError('GIT_NOT_FOUND', `branch ${branch} does not exist on the remote`);
       }
-      await git(['switch', '--quiet', '-C', branch, '--track', `origin/${branch}`], {
+      // A single-branch clone's fetch refspec does not cover other branches, so git will not set
+      // up tracking by itself: it is written here.
+      await git(['switch', '--quiet', '--no-track', '-C', branch, `refs/remotes/origin/${branch}`], {
         cwd: dir,
         what: `checking out ${branch}`,
+      });
+      await git(['config', `branch.${branch}.remote`, 'origin'], { cwd: dir, what: 'setting the upstream' });
+      await git(['config', `branch.${branch}.merge`, `refs/heads/${branch}`], {
+        cwd: dir,
+        what: 'setting the upstream',
       });
     },
 
@@ -165,11 +190,14 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
         const wanted = [...new Set(paths.map(normalizeRepoPath))];
         if (wanted.length > 0) {
           // Only paths git knows (tracked, or untracked and not ignored): `git add` refuses the others.
-          const known = await git(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ...wanted], {
-            cwd: dir,
-            env: literal,
-            what: 'listing paths to commit',
-          });
+          const known = await git(
+            ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ...wanted],
+            {
+              cwd: dir,
+              env: literal,
+              what: 'listing paths to commit',
+            },
+          );
           const existing = new Set(known.stdout.split(NUL).filter(Boolean));
           const addable = wanted.filter(
             (p) => existing.has(p) || [...existing].some((e) => e.startsWith(p + '/')),
@@ -186,35 +214,57 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
       } else {
         await git(['add', '-A'], { cwd: dir, what: 'staging changes' });
       }
-      const staged = await git(['diff', '--cached', '--quiet'], { cwd: dir, okCodes: [0, 1], what: 'checking staged changes' });
-      if (staged.code === 0) throw new AvatarError('NO_CHANGES', 'nothing to commit: the files are the same as in HEAD');
-      await git(['-c', 'commit.gpgsign=false', 'commit', '--quiet', '--no-verify', '--cleanup=whitespace', '-F', '-'], {
+      const staged = await git(['diff', '--cached', '--quiet'], {
         cwd: dir,
-        input: message,
-        env: identityEnv(author),
-        what: 'committing',
+        okCodes: [0, 1],
+        what: 'checking staged changes',
       });
+      if (staged.code === 0)
+        throw new AvatarError('NO_CHANGES', 'nothing to commit: the files are the same as in HEAD');
+      await git(
+        ['-c', 'commit.gpgsign=false', 'commit', '--quiet', '--no-verify', '--cleanup=whitespace', '-F', '-'],
+        {
+          cwd: dir,
+          input: message,
+          env: identityEnv(author),
+          what: 'committing',
+        },
+      );
       return engine.headOid(dir);
     },
 
     async push(dir, branch): Promise<PushResult> {
       const call = await remoteCall(dir, `pushing ${branch}`);
       const r = await git(
-        ['push', '--porcelain', '--no-verify', ...progressFlag(), 'origin', `refs/heads/${branch}:refs/heads/${branch}`],
+        [
+          'push',
+          '--porcelain',
+          '--no-verify',
+          ...progressFlag(),
+          'origin',
+          `refs/heads/${branch}:refs/heads/${branch}`,
+        ],
         { ...call, okCodes: [0, 1] },
       );
       if (r.code === 0) return { ok: true };
       const line = r.stdout.split('\n').find((l) => l.startsWith('!\t'));
       if (line) {
         const reason = line.split('\t')[2] ?? 'rejected';
-        return { ok: false, rejected: true, reason: reason.replace(/^\[(remote )?rejected\]\s*/, '').replace(/^\((.*)\)$/, '$1') };
+        return {
+          ok: false,
+          rejected: true,
+          reason: reason.replace(/^\[(remote )?rejected\]\s*/, '').replace(/^\((.*)\)$/, '$1'),
+        };
       }
       throw gitError(call.what, r.stderr, redactorFor(call.auth));
     },
 
     async rebaseOnto(dir, branch, newBaseOid) {
       // The replayed commits get a committer; use the one of the current tip (our own commit).
-      const who = await git(['log', '-1', '--format=%cn%x00%ce'], { cwd: dir, what: 'reading the committer' });
+      const who = await git(['log', '-1', '--format=%cn%x00%ce'], {
+        cwd: dir,
+        what: 'reading the committer',
+      });
       const [name = 'numa-avatar', email = 'numa-avatar@localhost'] = who.stdout.trim().split(NUL);
       const r = await git(['rebase', '--no-autostash', '--no-verify', '--quiet', newBaseOid, branch], {
         cwd: dir,
@@ -241,8 +291,14 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
     async diffStat(dir, fromOid, toOid) {
       const range = [fromOid, toOid, '--'];
       const common = ['diff', '--no-renames', '--no-ext-diff', '--no-textconv'];
-      const num = await git([...common, '--numstat', '-z', ...range], { cwd: dir, what: 'computing the diff stat' });
-      const stat = await git([...common, '--stat=80', ...range], { cwd: dir, what: 'computing the diff stat' });
+      const num = await git([...common, '--numstat', '-z', ...range], {
+        cwd: dir,
+        what: 'computing the diff stat',
+      });
+      const stat = await git([...common, '--stat=80', ...range], {
+        cwd: dir,
+        what: 'computing the diff stat',
+      });
       let files = 0;
       let insertions = 0;
       let deletions = 0;
@@ -261,15 +317,20 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
       const tmp = await mkdtemp(path.join(os.tmpdir(), 'numa-git-index-'));
       const index = path.join(tmp, 'index');
       try {
-        const gitDir = (await git(['rev-parse', '--absolute-git-dir'], { cwd: dir, what: 'locating .git' })).stdout.trim();
+        const gitDir = (
+          await git(['rev-parse', '--absolute-git-dir'], { cwd: dir, what: 'locating .git' })
+        ).stdout.trim();
         await copyFile(path.join(gitDir, 'index'), index).catch(() => undefined);
         const env = { GIT_INDEX_FILE: index };
         await git(['add', '-A'], { cwd: dir, env, what: 'collecting the work tree for a snapshot' });
-        const r = await git(['diff', '--cached', '--no-renames', '--no-ext-diff', '--no-textconv', fromOid, '--'], {
-          cwd: dir,
-          env,
-          what: 'computing the snapshot patch',
-        });
+        const r = await git(
+          ['diff', '--cached', '--no-renames', '--no-ext-diff', '--no-textconv', fromOid, '--'],
+          {
+            cwd: dir,
+            env,
+            what: 'computing the snapshot patch',
+          },
+        );
         return r.stdout;
       } finally {
         await rm(tmp, { recursive: true, force: true });

@@ -146,16 +146,23 @@ export function createGitRunner(opts: {
         });
         child.on('error', (e) => {
           clearTimeout(timer);
-          reject(gitError(runOpts.what, `could not run ${binary}: ${e.message}`, redactor, { code: 'GIT_FAILED' }));
+          reject(
+            gitError(runOpts.what, `could not run ${binary}: ${e.message}`, redactor, { code: 'GIT_FAILED' }),
+          );
         });
         child.on('close', (code, signal) => {
           clearTimeout(timer);
           const stdout = Buffer.concat(out).toString('utf8');
           if (timedOut) {
             reject(
-              gitError(runOpts.what, `timed out after ${Math.round(opts.timeoutMs / 1000)} s. ${tail(err)}`, redactor, {
-                code: 'GIT_FAILED',
-              }),
+              gitError(
+                runOpts.what,
+                `timed out after ${Math.round(opts.timeoutMs / 1000)} s. ${tail(err)}`,
+                redactor,
+                {
+                  code: 'GIT_FAILED',
+                },
+              ),
             );
             return;
           }

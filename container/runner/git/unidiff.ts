@@ -140,7 +140,8 @@ function diffOps(oldLines: Lines, newLines: Lines): Op[] {
   let pre = 0;
   while (pre < a.length && pre < b.length && a[pre] === b[pre]) pre++;
   let suf = 0;
-  while (suf < a.length - pre && suf < b.length - pre && a[a.length - 1 - suf] === b[b.length - 1 - suf]) suf++;
+  while (suf < a.length - pre && suf < b.length - pre && a[a.length - 1 - suf] === b[b.length - 1 - suf])
+    suf++;
 
   const midA = a.subarray(pre, a.length - suf);
   const midB = b.subarray(pre, b.length - suf);
@@ -168,6 +169,21 @@ function hunkRange(start: number, count: number): string {
   return count === 1 ? `${first}` : `${first},${count}`;
 }
 
+/**
+ * git's default hunk-header context: the nearest line at or before `from` in the old text that
+ * starts with a letter, '_' or '$', cut to 80 bytes, trailing whitespace removed.
+ */
+function funcLine(lines: string[], from: number): string {
+  for (let i = from; i >= 0; i--) {
+    const line = lines[i]!;
+    if (/^[A-Za-z_$]/.test(line)) {
+      const bytes = Buffer.from(line, 'utf8');
+      return (bytes.length > 80 ? bytes.subarray(0, 80).toString('utf8') : line).replace(/\s+$/, '');
+    }
+  }
+  return '';
+}
+
 function formatHunks(oldLines: Lines, newLines: Lines, ops: Op[]): string {
   const changes: number[] = [];
   ops.forEach((op, i) => {
@@ -183,7 +199,8 @@ function formatHunks(oldLines: Lines, newLines: Lines, ops: Op[]): string {
     const slice = ops.slice(start, end + 1);
     const aCount = slice.filter((o) => o.kind !== '+').length;
     const bCount = slice.filter((o) => o.kind !== '-').length;
-    out += `@@ -${hunkRange(slice[0]!.a, aCount)} +${hunkRange(slice[0]!.b, bCount)} @@\n`;
+    const func = funcLine(oldLines.lines, slice[0]!.a - 1);
+    out += `@@ -${hunkRange(slice[0]!.a, aCount)} +${hunkRange(slice[0]!.b, bCount)} @@${func ? ' ' + func : ''}\n`;
     for (const op of slice) {
       const text = op.kind === '+' ? newLines.lines[op.b]! : oldLines.lines[op.a]!;
       out += `${op.kind}${text}\n`;
@@ -235,13 +252,20 @@ export function formatFilePatch(change: FileChange): string {
   const newLines = splitLines(sideText(n));
   const hunks = formatHunks(oldLines, newLines, diffOps(oldLines, newLines));
   if (!hunks) return out;
-  return out + `--- ${aName}\n+++ ${bName}\n` + hunks;
+  // git ends a ---/+++ name that contains a space with a tab.
+  const tab = (name: string) => (name !== '/dev/null' && name.includes(' ') ? `${name}\t` : name);
+  return out + `--- ${tab(aName)}\n+++ ${tab(bName)}\n` + hunks;
 }
 
 export function fileStat(change: FileChange): FileStat {
   const { old: o, new: n } = change;
   const binary = [o, n].some((s) => s !== undefined && s.mode !== '160000' && isBinary(s.content));
-  const base = { path: change.path, binary, oldSize: o?.content.length ?? 0, newSize: n?.content.length ?? 0 };
+  const base = {
+    path: change.path,
+    binary,
+    oldSize: o?.content.length ?? 0,
+    newSize: n?.content.length ?? 0,
+  };
   if (binary) return { ...base, insertions: 0, deletions: 0 };
   const ops = diffOps(splitLines(sideText(o)), splitLines(sideText(n)));
   return {
@@ -262,7 +286,8 @@ export function formatStat(stats: FileStat[]): string {
   const countWidth = Math.max(...counts.map((c) => c.length));
   const maxChange = Math.max(...stats.map((s) => s.insertions + s.deletions));
   const graphWidth = Math.max(10, 80 - nameWidth - countWidth - 6);
-  const scale = (v: number) => (maxChange > graphWidth && v > 0 ? Math.max(1, Math.round((v * graphWidth) / maxChange)) : v);
+  const scale = (v: number) =>
+    maxChange > graphWidth && v > 0 ? Math.max(1, Math.round((v * graphWidth) / maxChange)) : v;
   let text = '';
   stats.forEach((s, i) => {
     const name = names[i]!.padEnd(nameWidth);

@@ -12,7 +12,8 @@ export interface EditFileArgs {
 
 function occurrences(haystack: string, needle: string): number[] {
   const at: number[] = [];
-  for (let i = haystack.indexOf(needle); i !== -1; i = haystack.indexOf(needle, i + needle.length)) at.push(i);
+  for (let i = haystack.indexOf(needle); i !== -1; i = haystack.indexOf(needle, i + needle.length))
+    at.push(i);
   return at;
 }
 
@@ -25,13 +26,17 @@ function lineOf(text: string, index: number): number {
 export async function editFile(ctx: ToolContext, args: EditFileArgs): Promise<ToolResult> {
   const target = await ctx.paths.resolve(args.path);
   if (args.old_text === '') {
-    throw new AvatarError('TOOL_INVALID', 'old_text must not be empty (use write_file to create or replace a whole file)');
+    throw new AvatarError(
+      'TOOL_INVALID',
+      'old_text must not be empty (use write_file to create or replace a whole file)',
+    );
   }
   const st = await stat(target.abs).catch(() => undefined);
   if (!st) throw new AvatarError('TOOL_INVALID', `${target.rel}: no such file (use write_file to create it)`);
   if (st.isDirectory()) throw new AvatarError('TOOL_INVALID', `${target.rel} is a directory, not a file`);
   const buf = await readFile(target.abs);
-  if (looksBinary(buf)) throw new AvatarError('TOOL_INVALID', `${target.rel} is a binary file; edit_file changes text files`);
+  if (looksBinary(buf))
+    throw new AvatarError('TOOL_INVALID', `${target.rel} is a binary file; edit_file changes text files`);
   const text = buf.toString('utf8');
 
   let oldText = args.old_text;

@@ -11,7 +11,17 @@ import { runTestsTool } from './run-tests.ts';
 import { searchCode } from './search-code.ts';
 import { writeFileTool } from './write-file.ts';
 
-export { askClarification, editFile, finish, listFiles, readFileTool, runCommand, runTestsTool, searchCode, writeFileTool };
+export {
+  askClarification,
+  editFile,
+  finish,
+  listFiles,
+  readFileTool,
+  runCommand,
+  runTestsTool,
+  searchCode,
+  writeFileTool,
+};
 
 export function runTool(ctx: ToolContext, call: ParsedCall): Promise<ToolResult> {
   switch (call.name) {

@@ -20,7 +20,10 @@ export async function listFiles(ctx: ToolContext, args: ListFilesArgs): Promise<
   const st = await stat(target.abs).catch(() => undefined);
   if (!st) throw new AvatarError('TOOL_INVALID', `${target.rel}: no such directory`);
   if (!st.isDirectory()) {
-    throw new AvatarError('TOOL_INVALID', `${target.rel} is a file, not a directory (use read_file to see it)`);
+    throw new AvatarError(
+      'TOOL_INVALID',
+      `${target.rel} is a file, not a directory (use read_file to see it)`,
+    );
   }
   const depth = Math.min(Math.max(1, Math.floor(args.depth ?? LIST_DEFAULT_DEPTH)), LIST_MAX_DEPTH);
   const lines: string[] = [];
@@ -61,8 +64,10 @@ export async function listFiles(ctx: ToolContext, args: ListFilesArgs): Promise<
     return { output: `${where}: empty (or everything in it is ignored by .gitignore)`, brief: 'empty' };
   }
   const notes: string[] = [];
-  if (cut) notes.push(`Listing cut at ${LIST_MAX_ENTRIES} entries: list a subdirectory or use a smaller depth.`);
-  if (unexpanded > 0) notes.push(`Directories marked … have more inside: list them by path or with a larger depth.`);
+  if (cut)
+    notes.push(`Listing cut at ${LIST_MAX_ENTRIES} entries: list a subdirectory or use a smaller depth.`);
+  if (unexpanded > 0)
+    notes.push(`Directories marked … have more inside: list them by path or with a larger depth.`);
   const header = `${where} (${plural(dirs, 'directory', 'directories')}, ${plural(files, 'file')} shown, depth ${depth}; .gitignore'd entries left out)`;
   return {
     output: [header, ...lines, ...notes].join('\n'),

@@ -17,8 +17,10 @@ export const READ_MAX_LINE_CHARS = 2000;
 export async function readFileTool(ctx: ToolContext, args: ReadFileArgs): Promise<ToolResult> {
   const target = await ctx.paths.resolve(args.path);
   const st = await stat(target.abs).catch(() => undefined);
-  if (!st) throw new AvatarError('TOOL_INVALID', `${target.rel}: no such file (list_files shows what exists)`);
-  if (st.isDirectory()) throw new AvatarError('TOOL_INVALID', `${target.rel} is a directory (use list_files)`);
+  if (!st)
+    throw new AvatarError('TOOL_INVALID', `${target.rel}: no such file (list_files shows what exists)`);
+  if (st.isDirectory())
+    throw new AvatarError('TOOL_INVALID', `${target.rel} is a directory (use list_files)`);
   if (st.size > READ_MAX_BYTES) {
     throw new AvatarError(
       'TOOL_INVALID',
@@ -35,7 +37,10 @@ export async function readFileTool(ctx: ToolContext, args: ReadFileArgs): Promis
   const start = Math.floor(args.start_line ?? 1);
   if (start < 1) throw new AvatarError('TOOL_INVALID', `start_line must be 1 or more (got ${start})`);
   if (start > total) {
-    throw new AvatarError('TOOL_INVALID', `start_line ${start} is past the end: ${target.rel} has ${total} lines`);
+    throw new AvatarError(
+      'TOOL_INVALID',
+      `start_line ${start} is past the end: ${target.rel} has ${total} lines`,
+    );
   }
   const wantedEnd = args.end_line === undefined ? start + READ_WINDOW_LINES - 1 : Math.floor(args.end_line);
   if (wantedEnd < start) {

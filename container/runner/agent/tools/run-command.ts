@@ -53,7 +53,8 @@ export interface ExecOptions {
 export function execShell(command: string, opts: ExecOptions): Promise<CommandOutcome> {
   const started = Date.now();
   const head = Math.floor(opts.maxOutputChars * 0.4);
-  const out = new HeadTail(head, Math.max(0, opts.maxOutputChars - head - 150));
+  // Room is left for the note and the status line, so the agent's own cap does not cut again.
+  const out = new HeadTail(head, Math.max(0, opts.maxOutputChars - head - 300));
   return new Promise((resolve, reject) => {
     let timedOut = false;
     let aborted = false;
@@ -128,7 +129,10 @@ function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
 
-export function commandTimeoutMs(ctx: ToolContext, timeoutS: number | undefined): { ms: number; note: string } {
+export function commandTimeoutMs(
+  ctx: ToolContext,
+  timeoutS: number | undefined,
+): { ms: number; note: string } {
   const max = ctx.limits.commandTimeoutMs;
   let ms = timeoutS === undefined ? Math.min(COMMAND_DEFAULT_TIMEOUT_MS, max) : Math.round(timeoutS * 1000);
   let note = '';

@@ -6,7 +6,9 @@ export async function runTestsTool(ctx: ToolContext): Promise<ToolResult> {
   const r = await ctx.runTests();
   const verdict = r.passed ? 'PASSED' : 'FAILED';
   const secs = (r.durationMs / 1000).toFixed(1);
-  const output = ctx.redactor.redact(tailText(r.output || '(no output)', Math.max(200, ctx.limits.maxOutputChars - 300)));
+  const output = ctx.redactor.redact(
+    tailText(r.output || '(no output)', Math.max(200, ctx.limits.maxOutputChars - 300)),
+  );
   return {
     output: `tests ${verdict}: \`${ctx.redactor.redact(r.command)}\` exit code ${r.exitCode ?? 'none'} after ${secs} s\n${output}`,
     brief: `${verdict.toLowerCase()} (exit ${r.exitCode ?? 'none'})`,

@@ -12,10 +12,23 @@ export interface WriteFileArgs {
 
 export async function writeFileTool(ctx: ToolContext, args: WriteFileArgs): Promise<ToolResult> {
   const target = await ctx.paths.resolve(args.path);
-  if (target.rel === '.') throw new AvatarError('TOOL_INVALID', 'path must name a file, not the repository root');
+  if (target.rel === '.')
+    throw new AvatarError('TOOL_INVALID', 'path must name a file, not the repository root');
   const st = await stat(target.abs).catch(() => undefined);
   if (st?.isDirectory()) throw new AvatarError('TOOL_INVALID', `${target.rel} is a directory, not a file`);
-  await mkdir(path.dirname(target.abs), { recursive: true });
+  try {
+    await mkdir(path.dirname(target.abs), { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') {
+      throw new AvatarError(
+        'TOOL_INVALID',
+        `cannot create ${target.rel}: a part of its directory path is an existing file`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
   await writeFile(target.abs, args.content, 'utf8');
   ctx.touched.add(target.rel);
   const lines = splitLines(args.content).length;
