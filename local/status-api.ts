@@ -23,6 +23,10 @@ export interface StatusApi {
 
 const LOOPBACK_HOSTS = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/i;
 const MAX_BODY = 64 * 1024;
+/** Past MAX_BODY the rest is read and thrown away (so the client gets the 413) up to this much, then cut off. */
+const MAX_DRAIN = 1024 * 1024;
+
+class BodyTooLarge extends Error {}
 
 export async function startStatusApi(opts: StatusApiOptions): Promise<StatusApi> {
   const server: Server = createServer((req, res) => {
@@ -62,6 +66,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: StatusApi
     try {
       patch = JSON.parse(await readBody(req));
     } catch (err) {
+      if (err instanceof BodyTooLarge) {
+        return send(res, 413, { success: false, error: `body: ${err.message}` }, { connection: 'close' });
+      }
       return send(res, 400, { success: false, error: `body: ${describeError(err)}` });
     }
     if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
@@ -85,26 +92,47 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: StatusApi
   return send(res, 404, { success: false, error: `no such endpoint: ${url.pathname}` });
 }
 
+/**
+ * Reads the body, at most MAX_BODY bytes. A larger one is read to its end without being kept, so
+ * the client (still sending) receives the 413 instead of a reset connection; past MAX_DRAIN the
+ * connection is cut.
+ */
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) {
-        reject(new Error(`larger than ${MAX_BODY} bytes`));
+      if (size > MAX_BODY + MAX_DRAIN) {
+        reject(new BodyTooLarge(`larger than ${MAX_BODY} bytes`));
         req.destroy();
+        return;
+      }
+      if (size > MAX_BODY) {
+        chunks.length = 0;
         return;
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => {
+      if (size > MAX_BODY) reject(new BodyTooLarge(`larger than ${MAX_BODY} bytes`));
+      else resolve(Buffer.concat(chunks).toString('utf8'));
+    });
     req.on('error', reject);
   });
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body, null, 2);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    ...headers,
+  });
   res.end(text);
 }

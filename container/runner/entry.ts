@@ -7,7 +7,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import type { LoadedConfig } from '../../core/config/load.ts';
 import { secretsOf } from '../../core/config/schema.ts';
-import { AvatarError, describeError } from '../../core/errors.ts';
+import { AvatarError, describeError, isAvatarError } from '../../core/errors.ts';
 import { FileBlobStore } from '../../core/local/file-blob-store.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
 import type { TaskMessage } from '../../core/message.ts';
@@ -57,8 +57,10 @@ export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
     flushIntervalMs: config.logs.flush_interval * 1000,
     flushLines: config.logs.flush_lines,
     mirror: opts.onLine,
-    onSendError: (err) =>
-      logger.warn('could not deliver task logs yet; they stay queued', { error: describeError(err) }),
+    onSendError: (err) => logger.warn('could not deliver task logs', { error: describeError(err) }),
+    // Retrying cannot fix these: the task is gone or the token is refused.
+    isPermanent: (err) =>
+      isAvatarError(err, 'BACKEND_NOT_FOUND') || isAvatarError(err, 'BACKEND_AUTH') || isAvatarError(err, 'BACKEND_CLIENT_ERROR'),
   });
   const git = await selectGitEngine(config.git.engine, {
     auth: (url) => authForUrl(url, config.git.token, config.git.username),

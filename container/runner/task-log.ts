@@ -19,6 +19,11 @@ export interface TaskLogOptions {
   /** Also receives every line (the runner's own stdout and the local run log). */
   mirror?: (line: string) => void;
   onSendError?: (err: unknown) => void;
+  /**
+   * True for an error that retrying cannot fix (the task does not exist, the token is refused):
+   * the log then stops sending and keeps its lines only locally (`lines()`).
+   */
+  isPermanent?: (err: unknown) => boolean;
 }
 
 export function formatTimestamp(d: Date): string {
@@ -31,6 +36,7 @@ export class TaskLog {
   private inFlight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private disabledBy: unknown;
   private readonly all: string[] = [];
 
   constructor(private readonly opts: TaskLogOptions) {}
@@ -38,7 +44,7 @@ export class TaskLog {
   /** Adds one or more lines (a multi-line text becomes several lines, each timestamped). */
   line(text: string): void {
     if (this.closed) return;
-    const stamp = formatTimestamp((this.opts.now ?? (() => new Date()))());
+    const stamp = formatTimestamp(this.now());
     for (const part of this.opts.redactor.redact(text).split(/\r?\n/)) {
       const line = `${stamp} - ${part}`;
       this.buffer.push(line);
@@ -63,13 +69,18 @@ export class TaskLog {
   /** Sends what is buffered; resolves when that attempt is over (never rejects). */
   flush(): Promise<void> {
     if (this.inFlight) return this.inFlight.then(() => (this.buffer.length ? this.flush() : undefined));
+    if (this.disabledBy !== undefined) {
+      this.buffer = [];
+      this.dropped = 0;
+      return Promise.resolve();
+    }
     if (this.buffer.length === 0 && this.dropped === 0) return Promise.resolve();
     this.clearTimer();
     const batch = this.buffer;
     this.buffer = [];
     if (this.dropped > 0) {
       batch.unshift(
-        `${formatTimestamp(new Date())} - [${this.dropped} earlier log lines were not delivered: backend unavailable]`,
+        `${formatTimestamp(this.now())} - [${this.dropped} earlier log lines were not delivered: backend unavailable]`,
       );
     }
     const dropped = this.dropped;
@@ -77,10 +88,16 @@ export class TaskLog {
     this.inFlight = this.opts
       .send(batch.join('\n'))
       .catch((err: unknown) => {
+        this.opts.onSendError?.(err);
+        if (this.opts.isPermanent?.(err)) {
+          this.disabledBy = err;
+          this.buffer = [];
+          this.dropped = 0;
+          return;
+        }
         // Put the batch back in front of anything newer; it goes out with the next flush.
         this.buffer = [...batch.slice(dropped > 0 ? 1 : 0), ...this.buffer];
         this.dropped += dropped;
-        this.opts.onSendError?.(err);
         this.schedule();
       })
       .finally(() => {
@@ -89,7 +106,10 @@ export class TaskLog {
     return this.inFlight;
   }
 
-  /** Flushes, retrying until everything is sent or `timeoutMs` passes; then stops accepting lines. */
+  /**
+   * Flushes, retrying until everything is sent or `timeoutMs` passes; then stops accepting lines.
+   * A send that does not answer is not waited for past the timeout (its lines count as not delivered).
+   */
   async close(timeoutMs: number): Promise<{ delivered: boolean; error?: string }> {
     this.clearTimer();
     const deadline = Date.now() + timeoutMs;
@@ -99,16 +119,24 @@ export class TaskLog {
       lastError = describeError(err);
       previous?.(err);
     };
-    while (this.buffer.length > 0 || this.inFlight || this.dropped > 0) {
-      await this.flush();
+    const pending = () => this.buffer.length > 0 || this.inFlight !== undefined || this.dropped > 0;
+    while (pending()) {
+      const settled = await settlesWithin(this.flush(), Math.max(0, deadline - Date.now()));
       this.clearTimer();
-      if (this.buffer.length === 0 && this.dropped === 0) break;
-      if (Date.now() >= deadline) break;
+      if (!settled) {
+        lastError = `the backend did not answer within ${timeoutMs} ms`;
+        break;
+      }
+      if (!pending() || Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, deadline - Date.now()))));
     }
     this.closed = true;
-    const delivered = this.buffer.length === 0 && this.dropped === 0;
+    const delivered = !pending();
     return delivered ? { delivered } : { delivered, error: lastError };
+  }
+
+  private now(): Date {
+    return (this.opts.now ?? (() => new Date()))();
   }
 
   private schedule(): void {
@@ -124,4 +152,16 @@ export class TaskLog {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
+}
+
+/** Whether `p` settles within `ms` (it is not cancelled either way). */
+function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    const done = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    p.then(done, done);
+  });
 }

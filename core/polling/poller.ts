@@ -116,9 +116,20 @@ export async function pollOnce(deps: PollDeps, settings: PollSettings): Promise<
     deadLettered: letters.length,
     alreadySeen,
     cursor: last ?? state.after,
-    answeredAtOnce: unique.length === 0 && elapsedMs < Math.max(0, settings.wait * 1000 - 1000),
+    answeredAtOnce: unique.length === 0 && answeredEarly(settings.wait, elapsedMs),
     elapsedMs,
   };
+}
+
+/**
+ * Whether an empty answer came back well before the long poll's `wait` ran out. With wait 0 (long
+ * polling off) every answer is at once; a short wait keeps half of it as the margin, a long one a
+ * second, so that a backend ignoring `wait` is recognised (and slept on) whatever the wait is.
+ */
+function answeredEarly(waitSeconds: number, elapsedMs: number): boolean {
+  if (waitSeconds <= 0) return true;
+  const waitMs = waitSeconds * 1000;
+  return elapsedMs < waitMs - Math.min(1000, waitMs / 2);
 }
 
 function dedupeById(messages: TopicMessage[]): TopicMessage[] {

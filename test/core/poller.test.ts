@@ -14,7 +14,11 @@ import { compareIds, isAfter } from '../../core/polling/ids.ts';
 import { runPollLoop } from '../../core/polling/loop.ts';
 import { pollOnce, type CursorState, type PollDeps } from '../../core/polling/poller.ts';
 import type { Clock, OutgoingMessage, TaskQueue, VersionedStore } from '../../core/ports.ts';
-import { startNumaBackend, type NumaBackend, type NumaBackendOptions } from '../../servers/numa-backend/index.ts';
+import {
+  startNumaBackend,
+  type NumaBackend,
+  type NumaBackendOptions,
+} from '../../servers/numa-backend/index.ts';
 
 // ---- helpers ----
 
@@ -72,7 +76,10 @@ async function until(cond: () => boolean | Promise<boolean>, what: string): Prom
 /** A queue that delegates to a real one, with a hook before (or after) send. */
 function wrapQueue(
   inner: TaskQueue,
-  hooks: { beforeSend?: (m: OutgoingMessage[]) => Promise<void>; afterSend?: (m: OutgoingMessage[]) => Promise<void> },
+  hooks: {
+    beforeSend?: (m: OutgoingMessage[]) => Promise<void>;
+    afterSend?: (m: OutgoingMessage[]) => Promise<void>;
+  },
 ): TaskQueue {
   return {
     send: async (m) => {
@@ -136,7 +143,14 @@ describe('pollOnce', () => {
     for (const tid of [10, 11, 12]) b.store.publish(1, { task_id: tid });
     const s = await setup(b.url);
     const r = await pollOnce(s.deps, PLAIN);
-    expect(r).toMatchObject({ topicId: 1, received: 3, forwarded: 3, deadLettered: 0, alreadySeen: 0, cursor: 3 });
+    expect(r).toMatchObject({
+      topicId: 1,
+      received: 3,
+      forwarded: 3,
+      deadLettered: 0,
+      alreadySeen: 0,
+      cursor: 3,
+    });
     const got = await s.queue.receive(10);
     expect(got.map((m) => m.body)).toEqual([
       { task_id: 10, message_id: 1, topic_id: 1, attempt: 1, created_at: expect.any(String) },
@@ -293,23 +307,30 @@ describe('pollOnce', () => {
     expect(second).toMatchObject({ forwarded: 0, alreadySeen: 2, answeredAtOnce: true });
   });
 
-  it.each([0, 1])('with wait=%i an empty answer counts as answered at once (the loop then sleeps)', async (wait) => {
-    const b = await backend({ longPolling: false });
-    const s = await setup(b.url);
-    expect((await pollOnce(s.deps, { wait, limit: 50 })).answeredAtOnce).toBe(true);
-  });
+  it.each([0, 1])(
+    'with wait=%i an empty answer counts as answered at once (the loop then sleeps)',
+    async (wait) => {
+      const b = await backend({ longPolling: false });
+      const s = await setup(b.url);
+      expect((await pollOnce(s.deps, { wait, limit: 50 })).answeredAtOnce).toBe(true);
+    },
+  );
 
-  it('a long poll returns as soon as a message is published during the wait', { timeout: 15_000 }, async () => {
-    const b = await backend({ maxWaitSeconds: 30 });
-    const s = await setup(b.url);
-    await pollOnce(s.deps, PLAIN); // topic id
-    const poll = pollOnce(s.deps, { wait: 30, limit: 50 });
-    await until(() => b.pendingPolls() === 1, 'the long poll to be parked');
-    b.store.publish(1, { task_id: 42 });
-    const r = await poll;
-    expect(r).toMatchObject({ forwarded: 1, cursor: 1, answeredAtOnce: false });
-    expect(await queued(s.queue)).toEqual([{ task_id: 42, message_id: 1 }]);
-  });
+  it(
+    'a long poll returns as soon as a message is published during the wait',
+    { timeout: 15_000 },
+    async () => {
+      const b = await backend({ maxWaitSeconds: 30 });
+      const s = await setup(b.url);
+      await pollOnce(s.deps, PLAIN); // topic id
+      const poll = pollOnce(s.deps, { wait: 30, limit: 50 });
+      await until(() => b.pendingPolls() === 1, 'the long poll to be parked');
+      b.store.publish(1, { task_id: 42 });
+      const r = await poll;
+      expect(r).toMatchObject({ forwarded: 1, cursor: 1, answeredAtOnce: false });
+      expect(await queued(s.queue)).toEqual([{ task_id: 42, message_id: 1 }]);
+    },
+  );
 
   it('two pollers racing on one cursor never move it back', async () => {
     const b = await backend();
@@ -358,7 +379,8 @@ describe('pollOnce', () => {
       );
     }
     while ((await pollOnce(s.deps, PLAIN)).forwarded > 0);
-    for (let i = 1; i < saved.length; i++) expect(compareIds(saved[i]!, saved[i - 1]!)).toBeGreaterThanOrEqual(0);
+    for (let i = 1; i < saved.length; i++)
+      expect(compareIds(saved[i]!, saved[i - 1]!)).toBeGreaterThanOrEqual(0);
     expect(await after(s.cursor)).toBe(published);
     const ids = (await queued(s.queue)).map((m) => m.task_id);
     expect(ids).toHaveLength(published);
@@ -376,7 +398,11 @@ interface Line {
 
 function capture() {
   const lines: Line[] = [];
-  const log = createLogger({ level: 'debug', format: 'json', write: (l) => lines.push(JSON.parse(l) as Line) });
+  const log = createLogger({
+    level: 'debug',
+    format: 'json',
+    write: (l) => lines.push(JSON.parse(l) as Line),
+  });
   return { lines, log };
 }
 

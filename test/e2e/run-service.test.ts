@@ -129,6 +129,8 @@ describe('numa-avatar run (end to end)', () => {
 
     // 3. The backend answers 5xx on the topic for a while; a task published meanwhile still runs.
     world.backend.setFaults({ errorRate: 1, paths: ['/api/topics'] });
+    // The long poll already waiting is answered normally; publish once polls are failing.
+    while ((world.backend.faultCounts().error ?? 0) === 0) await new Promise((r) => setTimeout(r, 50));
     const during = await world.createTask({ title: 'Add titleCase during the outage' });
     world.publish({ task_id: during.id });
     await new Promise((r) => setTimeout(r, 2500));
