@@ -93,6 +93,11 @@ export class LocalDispatcher {
         continue;
       }
       rec.receipt = m.receipt;
+      if (rec.endedAt) {
+        // Settled (reported, re-queued, recorded) before the crash; only the ack was missing.
+        await this.opts.queue.ack(m.receipt);
+        continue;
+      }
       if (rec.pid && isRunnerAlive(rec.pid, rec.runId)) {
         this.opts.logger.info('adopting a runner still alive from before the restart', {
           task_id: rec.taskId,
@@ -185,13 +190,27 @@ export class LocalDispatcher {
       await this.opts.queue.ack(m.receipt);
       return;
     }
-    const spec = this.opts.runnerSpec(rec);
-    const child = this.opts.launcher.start({
-      runId: rec.runId,
-      args: spec.args,
-      env: spec.env,
-      logFile: this.logFile(rec),
-    });
+    let child: RunningChild;
+    try {
+      const spec = this.opts.runnerSpec(rec);
+      child = this.opts.launcher.start({
+        runId: rec.runId,
+        args: spec.args,
+        env: spec.env,
+        logFile: this.logFile(rec),
+      });
+    } catch (err) {
+      // No runner (no log file, no fd, no process): settled as a run that could not start, so the
+      // message is neither left claimed nor lost.
+      this.opts.logger.error('could not start a runner', { task_id: taskId, error: describeError(err) });
+      await this.settle(rec, {
+        code: null,
+        signal: null,
+        adopted: false,
+        startError: describeError(err),
+      });
+      return;
+    }
     rec.pid = child.pid;
     await this.opts.blobs.put(this.recordKey(key), JSON.stringify(rec));
     this.opts.logger.info('runner started', {
@@ -242,11 +261,13 @@ export class LocalDispatcher {
       outcome = result.status;
       if (!result.reported) await this.report(rec, statusName(config, result.status), []);
     } else {
-      const how = exit.signal
-        ? `killed by ${exit.signal}`
-        : exit.code !== null
-          ? `exited with code ${exit.code}`
-          : 'stopped (the service restarted and found it gone)';
+      const how = exit.startError
+        ? `could not be started: ${exit.startError}`
+        : exit.signal
+          ? `killed by ${exit.signal}`
+          : exit.code !== null
+            ? `exited with code ${exit.code}`
+            : 'stopped (the service restarted and found it gone)';
       const tail = await this.tailOfLog(rec);
       const requeue = rec.attempt < config.limits.max_attempts;
       const reason =

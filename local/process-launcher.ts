@@ -12,6 +12,8 @@ export interface ChildExit {
   signal: NodeJS.Signals | null;
   /** True when the process was adopted after a restart: its exit code is unknown. */
   adopted: boolean;
+  /** Set when the process could not be started at all (e.g. the command does not exist). */
+  startError?: string;
 }
 
 export interface SpawnSpec {
@@ -51,7 +53,13 @@ export class ProcessLauncher {
     closeSync(fd);
     const exited = new Promise<ChildExit>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal, adopted: false }));
-      child.once('error', () => resolve({ code: null, signal: null, adopted: false }));
+      child.on('error', (err) => {
+        // A failed spawn has no pid and no 'exit' to come. An 'error' of a started process (a
+        // failed kill) is not its end: its 'exit' still comes.
+        if (child.pid === undefined) {
+          resolve({ code: null, signal: null, adopted: false, startError: err.message });
+        }
+      });
     });
     const running: RunningChild = { runId: spec.runId, pid: child.pid ?? -1, exited };
     this.track(running);

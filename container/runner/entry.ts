@@ -60,7 +60,9 @@ export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
     onSendError: (err) => logger.warn('could not deliver task logs', { error: describeError(err) }),
     // Retrying cannot fix these: the task is gone or the token is refused.
     isPermanent: (err) =>
-      isAvatarError(err, 'BACKEND_NOT_FOUND') || isAvatarError(err, 'BACKEND_AUTH') || isAvatarError(err, 'BACKEND_CLIENT_ERROR'),
+      isAvatarError(err, 'BACKEND_NOT_FOUND') ||
+      isAvatarError(err, 'BACKEND_AUTH') ||
+      isAvatarError(err, 'BACKEND_CLIENT_ERROR'),
   });
   const git = await selectGitEngine(config.git.engine, {
     auth: (url) => authForUrl(url, config.git.token, config.git.username),

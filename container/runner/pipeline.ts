@@ -88,6 +88,8 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     statusName: string,
   ): Promise<RunResult> => {
     let reported = false;
+    // The logs that explain the outcome reach the task before its final status does.
+    await taskLog.flushWithin(5000);
     try {
       await client.updateStatus(req.taskId, statusName);
       reported = true;

@@ -106,6 +106,12 @@ export class TaskLog {
     return this.inFlight;
   }
 
+  /** Sends what is buffered now, waiting at most `timeoutMs`; true when it went out. */
+  async flushWithin(timeoutMs: number): Promise<boolean> {
+    const settled = await settlesWithin(this.flush(), timeoutMs);
+    return settled && this.buffer.length === 0 && this.disabledBy === undefined;
+  }
+
   /**
    * Flushes, retrying until everything is sent or `timeoutMs` passes; then stops accepting lines.
    * A send that does not answer is not waited for past the timeout (its lines count as not delivered).
@@ -131,6 +137,7 @@ export class TaskLog {
       await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, deadline - Date.now()))));
     }
     this.closed = true;
+    if (this.disabledBy !== undefined) return { delivered: false, error: describeError(this.disabledBy) };
     const delivered = !pending();
     return delivered ? { delivered } : { delivered, error: lastError };
   }

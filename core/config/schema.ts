@@ -20,6 +20,10 @@ export const configSchema = z.strictObject({
     .strictObject({
       url: z
         .url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
+        .refine(
+          (u) => !/^[a-z]+:\/\/[^/]*@/i.test(u),
+          'must not contain credentials: set backend.api_token instead',
+        )
         .default('http://localhost:7301'),
       api_token: z.string().optional(),
       timeout: seconds(30, 600),

@@ -524,7 +524,12 @@ describe('runPollLoop', () => {
     const b = await backend();
     b.store.publish(1, { task_id: 9 });
     const s = await setup(b.url);
-    const dead = new NumaClient({ baseUrl: 'http://127.0.0.1:9', maxAttempts: 1 });
+    // A port nothing listens on: take one from the OS, then close it.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const dead = new NumaClient({ baseUrl: `http://127.0.0.1:${port}`, maxAttempts: 1 });
     let current = dead;
     const { log } = capture();
     const ac = new AbortController();

@@ -15,12 +15,23 @@ import { silentLogger } from '../../core/log.ts';
 import { runTask } from '../../container/runner/entry.ts';
 import { EXIT_CODES } from '../../container/runner/outcome.ts';
 import { loadRecordedSession, type ScriptedTurn } from '../../servers/scripted-model/index.ts';
-import { API_TOKEN, createWorld, GIT_TOKEN, MODEL_KEY, RECORDED_SESSION, type World } from '../helpers/world.ts';
+import {
+  API_TOKEN,
+  createWorld,
+  GIT_TOKEN,
+  MODEL_KEY,
+  RECORDED_SESSION,
+  type World,
+} from '../helpers/world.ts';
 
 const run = promisify(execFile);
 
 const blockedTurns: ScriptedTurn[] = [
-  { tool_calls: [{ name: 'ask_clarification', arguments: { question: 'Which locale should titleCase follow?' } }] },
+  {
+    tool_calls: [
+      { name: 'ask_clarification', arguments: { question: 'Which locale should titleCase follow?' } },
+    ],
+  },
 ];
 
 /** Adds a line to README.md and finishes (a change that does not touch src/strings.js). */
@@ -28,10 +39,17 @@ const readmeTurns = (delayMs: number): ScriptedTurn[] => [
   { tool_calls: [{ name: 'read_file', arguments: { path: 'README.md' } }], delayMs },
   {
     tool_calls: [
-      { name: 'edit_file', arguments: { path: 'README.md', old_text: 'Run the tests', new_text: 'Always run the tests' } },
+      {
+        name: 'edit_file',
+        arguments: { path: 'README.md', old_text: 'Run the tests', new_text: 'Always run the tests' },
+      },
     ],
   },
-  { tool_calls: [{ name: 'finish', arguments: { summary: 'README wording', commit_message: 'README: wording' } }] },
+  {
+    tool_calls: [
+      { name: 'finish', arguments: { summary: 'README wording', commit_message: 'README: wording' } },
+    ],
+  },
 ];
 
 describe('runner pipeline', () => {
@@ -70,7 +88,17 @@ describe('runner pipeline', () => {
     await run('git', ['clone', '-q', '--branch', branch, world.bareRepo, dir]);
     await writeFile(path.join(dir, file), content);
     await run('git', ['-C', dir, 'add', '-A']);
-    await run('git', ['-C', dir, '-c', 'user.name=someone', '-c', 'user.email=s@x', 'commit', '-qm', `someone changed ${file}`]);
+    await run('git', [
+      '-C',
+      dir,
+      '-c',
+      'user.name=someone',
+      '-c',
+      'user.email=s@x',
+      'commit',
+      '-qm',
+      `someone changed ${file}`,
+    ]);
     await run('git', ['-C', dir, 'push', '-q', 'origin', branch]);
   };
 
@@ -81,7 +109,12 @@ describe('runner pipeline', () => {
   it('creates the branch from the default branch, develops, tests, pushes, reports done', async () => {
     const task = await world.createTask({ title: 'Add titleCase (new branch)' });
     const lines: string[] = [];
-    const result = await runTask({ loaded: loaded(), taskId: String(task.id), logger: silentLogger, onLine: (l) => lines.push(l) });
+    const result = await runTask({
+      loaded: loaded(),
+      taskId: String(task.id),
+      logger: silentLogger,
+      onLine: (l) => lines.push(l),
+    });
     expect(result).toMatchObject({ status: 'done', reported: true, branch: task.code_branch });
     expect(EXIT_CODES[result.status]).toBe(0);
     expect(world.statuses(task.id)).toEqual(['todo', 'in_progress', 'done']);
@@ -100,11 +133,19 @@ describe('runner pipeline', () => {
   });
 
   it('works on an existing branch and pushes on top of it', async () => {
-    const task = await world.createTask({ title: 'Add titleCase (existing branch)', code_branch: 'feature/existing-1' });
+    const task = await world.createTask({
+      title: 'Add titleCase (existing branch)',
+      code_branch: 'feature/existing-1',
+    });
     await createBranch('feature/existing-1');
     const before = await world.remoteBranch('feature/existing-1');
     const lines: string[] = [];
-    const result = await runTask({ loaded: loaded(), taskId: String(task.id), logger: silentLogger, onLine: (l) => lines.push(l) });
+    const result = await runTask({
+      loaded: loaded(),
+      taskId: String(task.id),
+      logger: silentLogger,
+      onLine: (l) => lines.push(l),
+    });
     expect(result.status).toBe('done');
     expect(lines.join('\n')).toMatch(/cloned feature\/existing-1 \(existing branch\)/);
     const { stdout } = await run('git', ['--git-dir', world.bareRepo, 'rev-parse', `${result.commit}^`]);
@@ -141,7 +182,10 @@ describe('runner pipeline', () => {
   });
 
   it('replays the commit on the new tip when the branch moved during the run, and pushes', async () => {
-    const task = await world.createTask({ title: 'MOVED-OK: reword the README', code_branch: 'feature/moved-ok' });
+    const task = await world.createTask({
+      title: 'MOVED-OK: reword the README',
+      code_branch: 'feature/moved-ok',
+    });
     await createBranch('feature/moved-ok');
     const running = runTask({ loaded: loaded(), taskId: String(task.id), logger: silentLogger });
     // While the agent works (the first model answer is delayed), someone else pushes to the branch.
@@ -157,26 +201,43 @@ describe('runner pipeline', () => {
   });
 
   it('fails without pushing when the moved branch conflicts with the change, and keeps a snapshot', async () => {
-    const task = await world.createTask({ title: 'MOVED-CONFLICT: reword the README', code_branch: 'feature/moved-conflict' });
+    const task = await world.createTask({
+      title: 'MOVED-CONFLICT: reword the README',
+      code_branch: 'feature/moved-conflict',
+    });
     await createBranch('feature/moved-conflict');
     const running = runTask({ loaded: loaded(), taskId: String(task.id), logger: silentLogger });
-    while (world.model.requests().filter((r) => JSON.stringify(r.body).includes('MOVED-CONFLICT')).length === 0) {
+    while (
+      world.model.requests().filter((r) => JSON.stringify(r.body).includes('MOVED-CONFLICT')).length === 0
+    ) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    await pushFromElsewhere('feature/moved-conflict', 'README.md', '# textkit\n\nRun the tests with `make`.\n');
+    await pushFromElsewhere(
+      'feature/moved-conflict',
+      'README.md',
+      '# textkit\n\nRun the tests with `make`.\n',
+    );
     const theirs = await world.remoteBranch('feature/moved-conflict');
     const result = await running;
     expect(result.status).toBe('failed');
     expect(result.errorCode).toBe('GIT_PUSH_REJECTED');
     expect(await world.remoteBranch('feature/moved-conflict')).toBe(theirs);
-    const patch = await readFile(path.join(loaded().workDir, 'runs', String(task.id), result.runId, 'failed.patch'), 'utf8');
+    const patch = await readFile(
+      path.join(loaded().workDir, 'runs', String(task.id), result.runId, 'failed.patch'),
+      'utf8',
+    );
     expect(patch).toContain('Always run the tests');
   });
 
   it('ends failed, not in_progress, when the run is interrupted', async () => {
     const task = await world.createTask({ title: 'INTERRUPT: reword the README' });
     const controller = new AbortController();
-    const running = runTask({ loaded: loaded(), taskId: String(task.id), logger: silentLogger, signal: controller.signal });
+    const running = runTask({
+      loaded: loaded(),
+      taskId: String(task.id),
+      logger: silentLogger,
+      signal: controller.signal,
+    });
     while (world.statuses(task.id).at(-1) !== 'in_progress') await new Promise((r) => setTimeout(r, 20));
     controller.abort();
     const result = await running;
