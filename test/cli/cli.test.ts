@@ -2,16 +2,13 @@
  * The `numa-avatar` command as a person runs it: `node bin/numa-avatar.mjs ...` in a child
  * process, with a clean environment (no NUMA_*, OPENAI_* or GIT_* overrides) in a temp folder.
  * Exit codes are the README's: 0 ok, 2 task failed, 64 usage, 69 unavailable, 78 configuration.
+ * `task` against an unreachable backend is in cli-unreachable.test.ts (it takes about 17 s).
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, REPO_ROOT } from '../helpers/world.ts';
-
-const BIN = path.join(REPO_ROOT, 'bin', 'numa-avatar.mjs');
-const STACK_LINE = /^\s+at .+[(:]\d+/m;
+import { cli as runCli, spawnCli, STACK_LINE, type CliOptions } from './helpers.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -21,45 +18,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** The environment minus every variable that would override the configuration. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/^(NUMA_|OPENAI_|GIT_(TOKEN|USERNAME|EMAIL)$)/.test(k)) continue;
-    env[k] = v;
-  }
-  return { ...env, ...extra };
-}
-
-interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI to its end (killed after `timeoutMs`, which then fails the test's expectations). */
-function cli(
-  args: string[],
-  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
-): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: cleanEnv(opts.env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 15_000);
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+function cli(args: string[], opts: Omit<CliOptions, 'cwd'> = {}) {
+  return runCli(args, { cwd: dir, ...opts });
 }
 
 // Each command starts Node and tsx (about a second); they run side by side.
@@ -121,34 +81,8 @@ describe.concurrent('numa-avatar CLI', () => {
     expect(r.stderr).not.toMatch(STACK_LINE);
   });
 
-  it('task against a backend where nothing listens fails (2) with the reason and no stack trace', async () => {
-    const port = await freePort();
-    const file = path.join(dir, 'unreachable.yaml');
-    await writeFile(
-      file,
-      [
-        `backend: { url: "http://127.0.0.1:${port}", max_attempts: 1, timeout: 5 }`,
-        `work_dir: ${JSON.stringify(path.join(dir, 'task-work'))}`,
-        'status_port: 0',
-      ].join('\n') + '\n',
-    );
-    // The runner keeps trying to deliver the task's log for 15 s before it gives up.
-    const r = await cli(['task', '1', '--config', file], { timeoutMs: 40_000 });
-    // outcome.ts: a run that fails exits 2 (`failed`), also when the failure is the backend itself.
-    expect(r.signal).toBeNull();
-    expect(r.code).toBe(2);
-    const out = r.stdout + r.stderr;
-    expect(out).toContain('BACKEND_UNAVAILABLE');
-    expect(out).toContain(`127.0.0.1:${port}`);
-    expect(out).not.toMatch(STACK_LINE);
-  }, 45_000);
-
   it('backend --port 0 prints where it listens, serves, and stops on SIGTERM with 0', async () => {
-    const child = spawn(process.execPath, [BIN, 'backend', '--port', '0'], {
-      cwd: dir,
-      env: cleanEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnCli(['backend', '--port', '0'], { cwd: dir });
     let stdout = '';
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
