@@ -267,7 +267,7 @@ export class LocalDispatcher {
           ? `killed by ${exit.signal}`
           : exit.code !== null
             ? `exited with code ${exit.code}`
-            : 'stopped (the service restarted and found it gone)';
+            : 'ended with an unknown exit status (it was started before the service restarted)';
       const tail = await this.tailOfLog(rec);
       const requeue = rec.attempt < config.limits.max_attempts;
       const reason =

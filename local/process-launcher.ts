@@ -3,7 +3,7 @@
  * of ECS RunTask. Children run in their own process group with their output in a file, so a
  * `kill -9` of the service does not take them down: a restarted service adopts them by pid.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -45,12 +45,16 @@ export class ProcessLauncher {
     mkdirSync(path.dirname(spec.logFile), { recursive: true });
     const fd = openSync(spec.logFile, 'a', 0o600);
     const [cmd, ...pre] = this.opts.command;
-    const child = spawn(cmd!, [...pre, ...spec.args], {
-      env: spec.env,
-      stdio: ['ignore', fd, fd],
-      detached: true,
-    });
-    closeSync(fd);
+    let child: ChildProcess;
+    try {
+      child = spawn(cmd!, [...pre, ...spec.args], {
+        env: spec.env,
+        stdio: ['ignore', fd, fd],
+        detached: true,
+      });
+    } finally {
+      closeSync(fd); // the child has its own copy; a spawn that throws must not leak it
+    }
     const exited = new Promise<ChildExit>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal, adopted: false }));
       child.on('error', (err) => {

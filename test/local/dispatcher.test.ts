@@ -454,6 +454,26 @@ describe('LocalDispatcher: recover() after the service died', () => {
     expect(await startsOf(t)).toHaveLength(1);
   });
 
+  it('reports an adopted runner that then dies without a result failed, and re-queues it', async () => {
+    const queue = newQueue();
+    const t = createTask('sleep');
+    const [rec] = await crashedService(queue, [t]);
+    const second = makeDispatcher({ queue: newQueue(), maxAttempts: 2 });
+    await second.dispatcher.recover();
+    expect(second.dispatcher.runs()).toHaveLength(1);
+
+    killGroup(rec!.pid!, 'SIGKILL');
+    expect(await second.dispatcher.drain(10_000)).toBe(true);
+    expect(second.ended.map((e) => e.outcome)).toEqual(['crashed']);
+    expect(statuses(t)).toEqual(['todo', 'in_progress', 'failed']);
+    const logs = taskLogs(t);
+    expect(logs).toContain(`runner ${rec!.runId} died without reporting a final status`);
+    expect(logs).toContain('started before the service restarted');
+    expect(logs).toContain(`fake runner ${rec!.runId} for task ${t}, attempt 1`);
+    expect(await queue.inflight()).toEqual([]);
+    expect((await queue.receive(5)).map((m) => m.body.attempt)).toEqual([2]);
+  });
+
   it('reports a runner that died meanwhile without a result failed, and re-queues it', async () => {
     const queue = newQueue();
     const t = createTask('sleep');

@@ -64,6 +64,25 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
 
   const progressFlag = () => (opts.onProgress ? ['--progress'] : ['--quiet']);
 
+  /** Fetches origin/<branch> (single branch; no depth unless given); its oid, undefined when the remote lacks it. */
+  const fetchInto = async (dir: string, branch: string, depth?: number): Promise<string | undefined> => {
+    const call = await remoteCall(dir, `fetching ${branch}`);
+    const args = ['fetch', ...progressFlag(), '--no-tags', ...(depth ? ['--depth', String(depth)] : [])];
+    try {
+      await git([...args, 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`], call);
+    } catch (err) {
+      if (
+        err instanceof AvatarError &&
+        err.code === 'GIT_NOT_FOUND' &&
+        /couldn't find remote ref/i.test(err.message)
+      ) {
+        return undefined;
+      }
+      throw err;
+    }
+    return revParse(dir, `refs/remotes/origin/${branch}`);
+  };
+
   const engine: GitEngine = {
     name: 'native',
 
@@ -106,31 +125,7 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
       });
     },
 
-    async fetchBranch(dir, branch) {
-      const call = await remoteCall(dir, `fetching ${branch}`);
-      try {
-        await git(
-          [
-            'fetch',
-            ...progressFlag(),
-            '--no-tags',
-            'origin',
-            `+refs/heads/${branch}:refs/remotes/origin/${branch}`,
-          ],
-          call,
-        );
-      } catch (err) {
-        if (
-          err instanceof AvatarError &&
-          err.code === 'GIT_NOT_FOUND' &&
-          /couldn't find remote ref/i.test(err.message)
-        ) {
-          return undefined;
-        }
-        throw err;
-      }
-      return revParse(dir, `refs/remotes/origin/${branch}`);
-    },
+    fetchBranch: (dir, branch) => fetchInto(dir, branch),
 
     async checkoutNewBranch(dir, branch, startOid) {
       await git(['switch', '--quiet', '--no-guess', '-C', branch, ...(startOid ? [startOid] : [])], {
@@ -140,8 +135,9 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
     },
 
     async checkoutRemoteBranch(dir, branch) {
+      // A branch new to this clone is fetched as shallow as the clone itself.
       const known = await revParse(dir, `refs/remotes/origin/${branch}`);
-      if (!known && !(await engine.fetchBranch(dir, branch))) {
+      if (!known && !(await fetchInto(dir, branch, 1))) {
         throw new AvatarError('GIT_NOT_FOUND', `branch ${branch} does not exist on the remote`);
       }
       // A single-branch clone's fetch refspec does not cover other branches, so git will not set

@@ -213,14 +213,29 @@ function formatHunks(oldLines: Lines, newLines: Lines, ops: Op[]): string {
   return out;
 }
 
+// Characters git C-quotes in paths even with core.quotePath=false.
+// eslint-disable-next-line no-control-regex
+const MUST_QUOTE = /["\\\u0000-\u001f\u007f]/g;
+const C_ESCAPES: Record<string, string> = {
+  '"': '\\"',
+  '\\': '\\\\',
+  '\u0007': '\\a',
+  '\b': '\\b',
+  '\t': '\\t',
+  '\n': '\\n',
+  '\v': '\\v',
+  '\f': '\\f',
+  '\r': '\\r',
+};
+
 /** Path as git prints it (core.quotePath=false): C-quoted only when it has quotes, backslashes or control characters. */
 export function quotePath(p: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (!/["\\\u0000-\u001f\u007f]/.test(p)) return p;
-  const escaped = p.replace(/["\\\u0000-\u001f\u007f]/g, (ch) => {
-    const map: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\n': '\\n', '\t': '\\t', '\r': '\\r' };
-    return map[ch] ?? `\\${ch.charCodeAt(0).toString(8).padStart(3, '0')}`;
-  });
+  MUST_QUOTE.lastIndex = 0;
+  if (!MUST_QUOTE.test(p)) return p;
+  const escaped = p.replace(
+    MUST_QUOTE,
+    (ch) => C_ESCAPES[ch] ?? `\\${ch.charCodeAt(0).toString(8).padStart(3, '0')}`,
+  );
   return `"${escaped}"`;
 }
 
