@@ -46,6 +46,8 @@ export interface BlobStore {
   /** Writes only if nothing is stored at `key`; true when this call wrote it. */
   putIfAbsent(key: string, data: Buffer | string): Promise<boolean>;
   list(prefix: string): Promise<string[]>;
+  /** Removes the blob; no error when there is none. */
+  delete(key: string): Promise<void>;
 }
 
 /** A versioned record updated with compare-and-set, for the poll cursor. */

@@ -15,11 +15,13 @@ import { messageKey, type TaskMessage } from '../core/message.ts';
 import type { NumaClient } from '../core/numa/client.ts';
 import type { BlobStore, ReceivedMessage } from '../core/ports.ts';
 import type { Redactor } from '../core/redact.ts';
-import type { FileQueue } from '../core/local/file-queue.ts';
+import type { FileQueue } from '../adapters/local/file-queue.ts';
 import { formatTimestamp } from '../container/runner/task-log.ts';
 import { readResult, runPrefix } from '../container/runner/snapshot.ts';
 import { newRunId } from '../container/runner/run-id.ts';
+import { ReportOutbox } from './report-outbox.ts';
 import {
+  findRunnerPid,
   isRunnerAlive,
   type ChildExit,
   type ProcessLauncher,
@@ -67,8 +69,12 @@ export class LocalDispatcher {
   private readonly activeTasks = new Set<string>();
   private wake: (() => void) | undefined;
   private readonly settling = new Set<Promise<void>>();
+  private readonly outbox: ReportOutbox;
+  private lastOutboxRetry = 0;
 
-  constructor(private readonly opts: LocalDispatcherOptions) {}
+  constructor(private readonly opts: LocalDispatcherOptions) {
+    this.outbox = new ReportOutbox(opts.blobs, opts.logger);
+  }
 
   runs(): ActiveRun[] {
     return [...this.active.values()].map(({ child: _c, ...run }) => run);
@@ -98,6 +104,8 @@ export class LocalDispatcher {
         await this.opts.queue.ack(m.receipt);
         continue;
       }
+      // Started, but the service died before it saved the pid: look for the runner by its run id.
+      rec.pid ??= findRunnerPid(rec.runId);
       if (rec.pid && isRunnerAlive(rec.pid, rec.runId)) {
         this.opts.logger.info('adopting a runner still alive from before the restart', {
           task_id: rec.taskId,
@@ -115,6 +123,7 @@ export class LocalDispatcher {
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       try {
+        await this.retryReports();
         const free = this.opts.config().concurrency - this.active.size;
         if (free > 0) {
           for (const m of await this.opts.queue.receive(free)) {
@@ -295,24 +304,28 @@ export class LocalDispatcher {
   }
 
   private async report(rec: DispatchRecord, status: string, lines: string[]): Promise<void> {
-    const client = this.opts.client();
     const stamp = formatTimestamp(new Date());
-    try {
-      if (lines.length) {
-        const text = lines
-          .flatMap((l) => l.split('\n'))
-          .map((l) => `${stamp} - ${l}`)
-          .join('\n');
-        await client.appendLogs(rec.taskId, this.opts.redactor.redact(text));
-      }
-      await client.updateStatus(rec.taskId, status);
-    } catch (err) {
-      this.opts.logger.error('could not report the run to the backend', {
-        task_id: rec.taskId,
-        status,
-        error: describeError(err),
-      });
-    }
+    const logs = lines.length
+      ? this.opts.redactor.redact(
+          lines
+            .flatMap((l) => l.split('\n'))
+            .map((l) => `${stamp} - ${l}`)
+            .join('\n'),
+        )
+      : undefined;
+    await this.outbox.deliver(this.opts.client(), {
+      taskId: rec.taskId,
+      status,
+      ...(logs ? { logs } : {}),
+      firstTriedAt: new Date().toISOString(),
+    });
+  }
+
+  /** Retries reports kept while the backend was away (called by the loop, at most every 10 s). */
+  private async retryReports(): Promise<void> {
+    if (Date.now() - this.lastOutboxRetry < 10_000) return;
+    this.lastOutboxRetry = Date.now();
+    await this.outbox.retry(this.opts.client());
   }
 
   private async tailOfLog(rec: DispatchRecord): Promise<string> {

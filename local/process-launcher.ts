@@ -4,7 +4,7 @@
  * `kill -9` of the service does not take them down: a restarted service adopts them by pid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, mkdirSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
 export interface ChildExit {
@@ -129,4 +129,26 @@ export function isRunnerAlive(pid: number, runId: string): boolean {
   } catch {
     return true; // no /proc (macOS): trust the signal check
   }
+}
+
+/** The pid of a live process whose command line names this run id (Linux /proc), if any. */
+export function findRunnerPid(runId: string): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (args.includes(runId) && args.includes('task')) return pid;
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
+  return undefined;
 }

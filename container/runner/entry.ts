@@ -8,7 +8,7 @@ import OpenAI from 'openai';
 import type { LoadedConfig } from '../../core/config/load.ts';
 import { secretsOf } from '../../core/config/schema.ts';
 import { AvatarError, describeError, isAvatarError } from '../../core/errors.ts';
-import { FileBlobStore } from '../../core/local/file-blob-store.ts';
+import { FileBlobStore } from '../../adapters/local/file-blob-store.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
 import type { TaskMessage } from '../../core/message.ts';
 import { NumaClient } from '../../core/numa/client.ts';
@@ -112,7 +112,8 @@ export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
     },
     { taskId, runId, message: opts.message },
   );
-  const delivered = await taskLog.close(15_000);
+  // When even the final status could not be reported, the backend is out of reach: do not wait long.
+  const delivered = await taskLog.close(result.reported ? 15_000 : 3_000);
   if (!delivered.delivered) logger.warn('some task log lines were not delivered', { error: delivered.error });
   const snapshots = new Snapshots(blobs, taskId, runId, redactor);
   await Promise.all([

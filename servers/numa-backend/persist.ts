@@ -1,13 +1,13 @@
 /**
  * The data file: the store's snapshot as JSON. Loaded at start when present; written atomically
- * and durably (core/local/atomic.ts: a fsynced temporary file beside it, then a rename) so a crash
+ * and durably (adapters/local/atomic.ts: a fsynced temporary file beside it, then a rename) so a crash
  * leaves either the old or the new state, never half a file. Writes are serialised and coalesced: many changes in a burst cost one write.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { AvatarError } from '../../core/errors.ts';
-import { writeFileAtomic } from '../../core/local/atomic.ts';
+import { writeFileAtomic } from '../../adapters/local/atomic.ts';
 import { describeIssues } from '../../core/message.ts';
 import type { StoreSnapshot } from './store.ts';
 

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readResult } from '../../container/runner/snapshot.ts';
-import { FileBlobStore } from '../../core/local/file-blob-store.ts';
+import { FileBlobStore } from '../../adapters/local/file-blob-store.ts';
 import { freePort } from '../helpers/world.ts';
 import { cli, STACK_LINE } from './helpers.ts';
 

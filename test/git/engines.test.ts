@@ -172,6 +172,32 @@ describe.each(engines)('%s engine', (name, factory) => {
     await expectCode(none.clone({ url: repo.url, dir, branch: 'main' }), 'GIT_AUTH');
   });
 
+  it('sends no credentials to an origin changed after the clone', async () => {
+    const repo = await newRepo();
+    const dir = newDir('moved');
+    await git.clone({ url: repo.url, dir, branch: 'main' });
+    const elsewhere = await startGitServer({
+      root: root.path,
+      auth: { username: USER, password: 'other-pass-1234' },
+    });
+    try {
+      await gitCli(['config', 'remote.origin.url', elsewhere.repoUrl(repo.name)], dir);
+      await gitCli(['config', 'remote.origin.pushurl', elsewhere.repoUrl(repo.name)], dir);
+      await write(dir, 'README.md', 'moved\n');
+      await git.commit(dir, { message: 'moved', author: ME });
+      const err = await expectCode(git.push(dir, 'main'), 'GIT_FAILED');
+      expect(err.message).toContain('origin URL');
+      await expectCode(git.fetchBranch(dir, 'main'), 'GIT_FAILED');
+      expect(elsewhere.requests()).toEqual([]);
+      // Back to the cloned URL, with a pushurl pointing elsewhere: the push still goes to the cloned URL.
+      await gitCli(['config', 'remote.origin.url', repo.url], dir);
+      expect(await git.push(dir, 'main')).toEqual({ ok: true });
+      expect(elsewhere.requests()).toEqual([]);
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
   it('fails with GIT_NOT_FOUND for a missing repository or branch', async () => {
     await expectCode(
       git.clone({ url: server.repoUrl('no-such-repo'), dir: newDir('nf'), branch: 'main' }),

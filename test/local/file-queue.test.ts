@@ -6,8 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAvatarError } from '../../core/errors.ts';
-import { FileQueue } from '../../core/local/file-queue.ts';
-import { acquireLock } from '../../core/local/lock.ts';
+import { FileQueue } from '../../adapters/local/file-queue.ts';
+import { acquireLock } from '../../adapters/local/lock.ts';
 import type { Clock, OutgoingMessage } from '../../core/ports.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

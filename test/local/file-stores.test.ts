@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAvatarError } from '../../core/errors.ts';
-import { FileBlobStore, validateKey } from '../../core/local/file-blob-store.ts';
-import { FileVersionedStore } from '../../core/local/file-versioned-store.ts';
+import { FileBlobStore, validateKey } from '../../adapters/local/file-blob-store.ts';
+import { FileVersionedStore } from '../../adapters/local/file-versioned-store.ts';
 
 let dir: string;
 beforeEach(async () => {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isAvatarError } from '../../core/errors.ts';
-import { LOCK_FILE, acquireLock } from '../../core/local/lock.ts';
+import { LOCK_FILE, acquireLock } from '../../adapters/local/lock.ts';
 
 let dir: string;
 beforeEach(async () => {

@@ -15,6 +15,7 @@ import { AvatarError } from '../../../core/errors.ts';
 import type { ErrorCode } from '../../../core/errors.ts';
 import type { Redactor } from '../../../core/redact.ts';
 import { credentialsFromUrl, stripCredentials } from './auth.ts';
+import { createOriginGuard } from './origin.ts';
 import { gitError, redactorFor } from './errors.ts';
 import type { BlobEntry, TreeCtx } from './iso-tree.ts';
 import { applyTreeChanges, commitTreeOid, diffTrees, listTreeFiles, lookupEntry } from './iso-tree.ts';
@@ -111,11 +112,10 @@ export function createIsomorphicGit(opts: GitEngineOptions = {}): GitEngine {
 
   const local = redactorFor(undefined);
 
-  const originUrl = async (dir: string): Promise<string> => {
-    const url = (await git.getConfig({ fs, dir, path: 'remote.origin.url' })) as string | undefined;
-    if (!url) throw new AvatarError('GIT_FAILED', `the repository in ${dir} has no origin remote`);
-    return url;
-  };
+  const origins = createOriginGuard();
+
+  const originUrl = async (dir: string): Promise<string> =>
+    origins.verify(dir, (await git.getConfig({ fs, dir, path: 'remote.origin.url' })) as string | undefined);
 
   const tryResolve = async (dir: string, ref: string): Promise<string | undefined> => {
     try {
@@ -146,6 +146,8 @@ export function createIsomorphicGit(opts: GitEngineOptions = {}): GitEngine {
             dir,
             cache: cacheFor(dir),
             remote: 'origin',
+            url,
+            corsProxy: '',
             // Only HEAD is offered as "have": with singleBranch isomorphic-git uses `ref` for that.
             ref: 'HEAD',
             remoteRef: branch,
@@ -307,6 +309,7 @@ export function createIsomorphicGit(opts: GitEngineOptions = {}): GitEngine {
         if (!existed) await rm(dir, { recursive: true, force: true });
         throw err;
       }
+      origins.remember(dir, clean);
       // isomorphic-git's push leaves out the objects reachable from origin/HEAD when the remote
       // has them; without it, pushing a new branch sends the whole tree (1 s instead of 50 ms for
       // a 23 MB checkout). A single-branch clone does not write origin/HEAD: point it at the
@@ -436,6 +439,8 @@ export function createIsomorphicGit(opts: GitEngineOptions = {}): GitEngine {
                 dir,
                 cache: cacheFor(dir),
                 remote: 'origin',
+                url,
+                corsProxy: '',
                 ref: branch,
                 remoteRef: branch,
                 onAuth: r.onAuth,

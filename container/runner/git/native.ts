@@ -10,6 +10,7 @@ import { AvatarError } from '../../../core/errors.ts';
 import { credentialsFromUrl, stripCredentials } from './auth.ts';
 import { gitError, redactorFor } from './errors.ts';
 import { byPath, normalizeRepoPath } from './paths.ts';
+import { createOriginGuard } from './origin.ts';
 import { createGitRunner } from './process.ts';
 import type { GitRunOptions } from './process.ts';
 import type { GitAuth, GitEngine, GitEngineOptions, PushResult, RemoteInfo } from './types.ts';
@@ -36,13 +37,19 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
 
   const git = (args: string[], runOpts: GitRunOptions) => runner.run(args, runOpts);
 
-  const originUrl = async (dir: string): Promise<string> =>
-    (
-      await git(['config', '--get', 'remote.origin.url'], { cwd: dir, what: 'reading the origin URL' })
-    ).stdout.trim();
+  const origins = createOriginGuard();
+
+  const originUrl = async (dir: string): Promise<string> => {
+    const r = await git(['config', '--get', 'remote.origin.url'], {
+      cwd: dir,
+      okCodes: [0, 1],
+      what: 'reading the origin URL',
+    });
+    return origins.verify(dir, r.stdout.trim());
+  };
 
   /** Options for a call that talks to `origin`. */
-  const remoteCall = async (dir: string, what: string): Promise<GitRunOptions> => {
+  const remoteCall = async (dir: string, what: string): Promise<GitRunOptions & { remoteUrl: string }> => {
     const url = await originUrl(dir);
     return {
       cwd: dir,
@@ -69,7 +76,7 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
     const call = await remoteCall(dir, `fetching ${branch}`);
     const args = ['fetch', ...progressFlag(), '--no-tags', ...(depth ? ['--depth', String(depth)] : [])];
     try {
-      await git([...args, 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`], call);
+      await git([...args, '--', call.remoteUrl, `+refs/heads/${branch}:refs/remotes/origin/${branch}`], call);
     } catch (err) {
       if (
         err instanceof AvatarError &&
@@ -123,6 +130,7 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
         what: `cloning ${clean} (branch ${branch})`,
         onProgress: opts.onProgress,
       });
+      origins.remember(dir, clean);
     },
 
     fetchBranch: (dir, branch) => fetchInto(dir, branch),
@@ -186,18 +194,24 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
         const wanted = [...new Set(paths.map(normalizeRepoPath))];
         if (wanted.length > 0) {
           // Only paths git knows (tracked, or untracked and not ignored): `git add` refuses the others.
+          // Many paths are listed through the whole tree rather than on the command line.
           const known = await git(
-            ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ...wanted],
-            {
-              cwd: dir,
-              env: literal,
-              what: 'listing paths to commit',
-            },
+            [
+              'ls-files',
+              '-z',
+              '--cached',
+              '--others',
+              '--exclude-standard',
+              ...(wanted.length > 200 ? [] : ['--', ...wanted]),
+            ],
+            { cwd: dir, env: literal, what: 'listing paths to commit' },
           );
-          const existing = new Set(known.stdout.split(NUL).filter(Boolean));
-          const addable = wanted.filter(
-            (p) => existing.has(p) || [...existing].some((e) => e.startsWith(p + '/')),
-          );
+          const existing = new Set<string>();
+          for (const file of known.stdout.split(NUL)) {
+            // The file and every folder holding it.
+            for (let p = file; p; p = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '') existing.add(p);
+          }
+          const addable = wanted.filter((p) => existing.has(p));
           if (addable.length > 0) {
             await git(['add', '-A', '--pathspec-from-file=-', '--pathspec-file-nul'], {
               cwd: dir,
@@ -237,7 +251,8 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
           '--porcelain',
           '--no-verify',
           ...progressFlag(),
-          'origin',
+          '--',
+          call.remoteUrl,
           `refs/heads/${branch}:refs/heads/${branch}`,
         ],
         { ...call, okCodes: [0, 1] },

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { AvatarError } from '../errors.ts';
+import { AvatarError } from '../../core/errors.ts';
 import { createFileExclusive, errnoCode, removeFile } from './atomic.ts';
 
 export const LOCK_FILE = 'owner.lock';

@@ -5,8 +5,8 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { AvatarError } from '../errors.ts';
-import type { VersionedStore } from '../ports.ts';
+import { AvatarError } from '../../core/errors.ts';
+import type { VersionedStore } from '../../core/ports.ts';
 import { errnoCode, writeFileAtomic } from './atomic.ts';
 import { Serial } from './serial.ts';
 

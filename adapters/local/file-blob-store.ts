@@ -7,8 +7,8 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { AvatarError } from '../errors.ts';
-import type { BlobStore } from '../ports.ts';
+import { AvatarError } from '../../core/errors.ts';
+import type { BlobStore } from '../../core/ports.ts';
 import { TEMP_PREFIX, createFileExclusive, errnoCode, isTempName, writeFileAtomic } from './atomic.ts';
 
 export interface FileBlobStoreOptions {
@@ -50,6 +50,15 @@ export class FileBlobStore implements BlobStore {
       return await createFileExclusive(file, data);
     } catch (err) {
       throw ioError('putIfAbsent', key, err);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const file = this.fileFor(key);
+    try {
+      await fs.rm(file, { force: true });
+    } catch (err) {
+      throw ioError('delete', key, err);
     }
   }
 

@@ -20,11 +20,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { AvatarError } from '../errors.ts';
-import { describeIssues, taskMessageSchema } from '../message.ts';
-import type { TaskMessage } from '../message.ts';
-import { systemClock } from '../ports.ts';
-import type { Clock, DeadLetter, OutgoingMessage, ReceivedMessage, TaskQueue } from '../ports.ts';
+import { AvatarError } from '../../core/errors.ts';
+import { describeIssues, taskMessageSchema } from '../../core/message.ts';
+import type { TaskMessage } from '../../core/message.ts';
+import { systemClock } from '../../core/ports.ts';
+import type { Clock, DeadLetter, OutgoingMessage, ReceivedMessage, TaskQueue } from '../../core/ports.ts';
 import {
   createFileExclusive,
   errnoCode,
