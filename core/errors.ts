@@ -25,6 +25,11 @@ export type ErrorCode =
   | 'TESTS_FAILED'
   | 'NO_CHANGES'
   | 'RUN_ABORTED'
+  | 'RUN_TIMEOUT'
+  | 'LAUNCH_CAPACITY'
+  | 'LAUNCH_FAILED'
+  | 'AWS_FAILED'
+  | 'GATE_BLOCKED'
   | 'USAGE';
 
 export class AvatarError extends Error {

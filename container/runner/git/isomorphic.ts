@@ -61,12 +61,15 @@ export function createIsomorphicGit(opts: GitEngineOptions = {}): GitEngine {
     const onAuth: AuthCallback = () =>
       auth ? { username: auth.username, password: auth.password } : undefined;
     const onAuthFailure: AuthFailureCallback = () => ({ cancel: true });
-    return { auth, onAuth, onAuthFailure, redactor: redactorFor(auth), ...progress() };
+    const redactor = redactorFor(auth);
+    return { auth, onAuth, onAuthFailure, redactor, ...progress(redactor) };
   };
 
-  const progress = () => {
-    const report = opts.onProgress;
-    if (!report) return {};
+  /** Progress callbacks reporting through opts.onProgress: a line per phase and 10 % step, remote messages redacted. */
+  const progress = (redactor: Redactor) => {
+    const onProgress = opts.onProgress;
+    if (!onProgress) return {};
+    const report = (line: string) => onProgress(redactor.redact(line));
     let lastPhase = '';
     let lastStep = -1;
     return {

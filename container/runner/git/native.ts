@@ -1,7 +1,8 @@
 /**
- * The Git port on the `git` binary (3–50× faster than isomorphic-git, a few MB of memory).
- * Every call is one `git` child process (see process.ts for how it is run and how credentials
- * reach it without touching the disk).
+ * The Git port on the `git` binary (on real repositories 3–50× faster than isomorphic-git with a
+ * few MB of memory, see design.md). Each operation runs one or a few `git` child processes (see
+ * process.ts for how they are run and how credentials reach a network call without touching the
+ * disk). Fetch and push name the remote URL explicitly (origin.ts), never the `origin` remote.
  */
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
