@@ -1,0 +1,40 @@
+/**
+ * The message as the dispatcher reads it off SQS: the core task message plus two fields only the
+ * AWS path uses. They are dropped before the message reaches a runner (the runner sees the core
+ * message only), so core stays unchanged.
+ */
+import { z } from 'zod';
+import { messageKey, taskMessageSchema, type TaskMessage } from '../../core/message.ts';
+
+export const dispatchMessageSchema = taskMessageSchema.extend({
+  /** How many times this message was put back because the runner cap or the task's lock was hit. */
+  deferrals: z.number().int().min(0).max(100_000).optional(),
+  /**
+   * The idempotency key of the message this one continues (a deferred copy, a re-queue after a
+   * crash). Absent on messages from the poller and on hand-sent ones.
+   */
+  dispatch_key: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,200}$/, 'may contain only letters, digits and . _ : - (at most 200)')
+    .optional(),
+});
+export type DispatchMessage = z.infer<typeof dispatchMessageSchema>;
+
+/** The core message (what a runner gets in NUMA_MESSAGE). */
+export function coreMessage(msg: DispatchMessage): TaskMessage {
+  return taskMessageSchema.parse(msg);
+}
+
+/**
+ * The idempotency key of a message without its attempt: the topic message's key, the key it
+ * carries (deferred copies and re-queues), or for a hand-sent message the SQS message id (so a
+ * redelivery of the same SQS message is still idempotent, but every hand-sent message runs).
+ */
+export function baseKey(msg: DispatchMessage, sqsMessageId: string): string {
+  return msg.dispatch_key ?? messageKey(msg, sqsMessageId);
+}
+
+/** The key of one attempt of a message: `<base>-a<attempt>`. */
+export function attemptKey(base: string, attempt: number): string {
+  return `${base}-a${attempt}`;
+}
