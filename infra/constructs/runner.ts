@@ -1,0 +1,158 @@
+/**
+ * The runner: an ECS cluster with Fargate and Fargate Spot capacity, the task definition the
+ * dispatcher starts (family numa-avatar-runner, container "runner"), its log group, and its two
+ * roles: the execution role (pull the image, write logs, read the three secrets) and the task role
+ * (S3 under runs/ and cache/ only).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Aws, Duration, IgnoreMode, RemovalPolicy } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { AvatarError } from '../../core/errors.ts';
+import type { Secrets } from './secrets.ts';
+import type { ObjectAction, Storage } from './storage.ts';
+
+export const RUNNER_CONTAINER_NAME = 'runner';
+export const METRICS_NAMESPACE = 'NumaAvatar';
+export const SERVICE_NAME = 'numa-avatar';
+
+/**
+ * Left out of the image's build context (Docker ignore syntax; a .dockerignore in the directory is
+ * applied as well). The image needs the code, package files and lock file, not these.
+ */
+export const RUNNER_IMAGE_EXCLUDE = [
+  '.git',
+  '**/node_modules',
+  '**/cdk.out',
+  'cdk.context.json',
+  '.work',
+  '**/.numa-avatar',
+  'coverage',
+  'dist',
+  '**/*.log',
+  '.ci',
+  'test',
+  'bench',
+  'infra',
+];
+
+export interface RunnerProps {
+  vpc: ec2.IVpc;
+  storage: Storage;
+  secrets: Secrets;
+  /** Build context of the runner image (the repository root). */
+  imageDirectory: string;
+  /** Dockerfile, relative to imageDirectory. */
+  dockerfile: string;
+  family: string;
+  cpu: number;
+  memoryMiB: number;
+  ephemeralStorageGiB: number;
+  architecture: 'X86_64' | 'ARM64';
+  runTimeoutMinutes: number;
+  backendUrl: string;
+  modelName: string;
+  modelBaseUrl?: string;
+  configYaml?: string;
+  logRetention: logs.RetentionDays;
+}
+
+export class Runner extends Construct {
+  readonly cluster: ecs.Cluster;
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly container: ecs.ContainerDefinition;
+  readonly logGroup: logs.LogGroup;
+  readonly taskRole: iam.Role;
+  readonly executionRole: iam.Role;
+
+  constructor(scope: Construct, id: string, props: RunnerProps) {
+    super(scope, id);
+    const dockerfilePath = path.join(props.imageDirectory, props.dockerfile);
+    if (!fs.existsSync(dockerfilePath)) {
+      throw new AvatarError(
+        'CONFIG_INVALID',
+        `runner Dockerfile not found at ${dockerfilePath} (NumaAvatarStack props runnerImageDirectory / runnerDockerfile)`,
+      );
+    }
+
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc: props.vpc,
+      enableFargateCapacityProviders: true,
+    });
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.executionRole = new iam.Role(this, 'ExecutionRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: 'numa-avatar runner: pull the image, write logs, read the three secrets',
+    });
+    this.taskRole = new iam.Role(this, 'TaskRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: 'numa-avatar runner: S3 under runs/ and cache/',
+    });
+    // Snapshots, transcripts and reports under runs/; the code and model caches under cache/.
+    const readWrite: ObjectAction[] = ['s3:GetObject', 's3:PutObject'];
+    props.storage.grantPrefixes(this.taskRole, { 'runs/': readWrite, 'cache/': readWrite });
+
+    const arm = props.architecture === 'ARM64';
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      family: props.family,
+      cpu: props.cpu,
+      memoryLimitMiB: props.memoryMiB,
+      ephemeralStorageGiB: props.ephemeralStorageGiB,
+      runtimePlatform: {
+        cpuArchitecture: arm ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+      taskRole: this.taskRole,
+      executionRole: this.executionRole,
+    });
+
+    const environment: Record<string, string> = {
+      NUMA_BACKEND_URL: props.backendUrl,
+      BUCKET: props.storage.bucket.bucketName,
+      NUMA_MODEL: props.modelName,
+      NUMA_RUN_TIMEOUT_SECONDS: String(props.runTimeoutMinutes * 60),
+      AWS_REGION: Aws.REGION,
+      POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+    };
+    if (props.modelBaseUrl) environment.OPENAI_BASE_URL = props.modelBaseUrl;
+    if (props.configYaml) environment.NUMA_CONFIG_YAML = props.configYaml;
+
+    this.container = this.taskDefinition.addContainer('Runner', {
+      containerName: RUNNER_CONTAINER_NAME,
+      // Staged (copied) at synth, built by `cdk deploy`: synth needs no Docker. Binding it gives the
+      // execution role ECR pull rights on the CDK's asset repository, plus the one documented
+      // exception to "no Resource: *": ecr:GetAuthorizationToken, which IAM cannot scope to a
+      // resource.
+      image: ecs.ContainerImage.fromAsset(props.imageDirectory, {
+        file: props.dockerfile,
+        exclude: RUNNER_IMAGE_EXCLUDE,
+        ignoreMode: IgnoreMode.DOCKER,
+        platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+      }),
+      essential: true,
+      environment,
+      // Injected by ECS from Secrets Manager when the task starts: the values are never in the
+      // template, the task definition or the task's overrides. The execution role gets read access.
+      secrets: {
+        NUMA_API_TOKEN: ecs.Secret.fromSecretsManager(props.secrets.backendToken),
+        GIT_TOKEN: ecs.Secret.fromSecretsManager(props.secrets.gitToken),
+        OPENAI_API_KEY: ecs.Secret.fromSecretsManager(props.secrets.modelKey),
+      },
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'runner', logGroup: this.logGroup }),
+      // SIGTERM (StopTask, Spot reclaim, run timeout) gives the runner this long to save a snapshot
+      // and report before SIGKILL; 120 s is Fargate's maximum.
+      stopTimeout: Duration.seconds(120),
+    });
+  }
+}
