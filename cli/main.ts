@@ -84,6 +84,40 @@ export async function main(argv: string[]): Promise<number> {
       code = await demoCommand(o);
     });
 
+  program
+    .command('rerun')
+    .description(
+      'Run a task again on the AWS deployment: sends {"task_id": ..., "reason": ...} to its task queue.',
+    )
+    .argument('<task_id>', 'the task id in the Numa backend')
+    .option('--reason <text>', "why (shown in the task's logs)")
+    .option('--queue-url <url>', 'the task queue (default: the QueueUrl output of the stack)')
+    .option('--stack <name>', 'the CloudFormation stack to read the queue URL from', 'NumaAvatar')
+    .option('--region <region>', "AWS region (default: AWS_REGION, the profile, or the queue URL's)")
+    .addHelpText(
+      'after',
+      '\nPrints the SQS message id. AWS credentials come from the usual places (aws configure, AWS_PROFILE);\n' +
+        'AWS_ENDPOINT_URL points it at an emulator. Exit codes: 0 sent, 64 usage, 69 SQS or CloudFormation\n' +
+        'unreachable or refusing, 78 configuration error.',
+    )
+    .action(
+      async (taskId: string, o: { reason?: string; queueUrl?: string; stack?: string; region?: string }) => {
+        const { rerunCommand } = await import('./commands/rerun.ts');
+        code = await rerunCommand(taskId, o);
+      },
+    );
+
+  // The runner's entry in its Fargate container (container/runner/Dockerfile); not for people.
+  program
+    .command('runner-aws', { hidden: true })
+    .description('Run the task named by NUMA_TASK_ID / NUMA_MESSAGE, artifacts in S3 (BUCKET), then exit.')
+    .option('--check', 'load the runner, check that git and tar run, and exit (the image build runs this)')
+    .action(async (o: { check?: boolean }) => {
+      const runner = await import('../container/runner/aws-main.ts');
+      if (o.check) code = await runner.checkRunnerImage();
+      else await runner.main();
+    });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
     return code;

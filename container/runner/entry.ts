@@ -14,7 +14,8 @@ import type { TaskMessage } from '../../core/message.ts';
 import { NumaClient } from '../../core/numa/client.ts';
 import type { BlobStore } from '../../core/ports.ts';
 import { Redactor } from '../../core/redact.ts';
-import { AgentSession } from './agent/agent.ts';
+import { AgentSession, type AgentEvent } from './agent/agent.ts';
+import type { CodeCache } from './code-cache.ts';
 import { authForUrl, selectGitEngine } from './git/index.ts';
 import { EXIT_CODES, type RunResult } from './outcome.ts';
 import { runPipeline, type DeveloperContext } from './pipeline.ts';
@@ -34,6 +35,10 @@ export interface RunTaskOptions {
   /** Receives each task-log line as it is written (the CLI prints them). */
   onLine?: (line: string) => void;
   signal?: AbortSignal;
+  /** The repositories' git objects kept between runs (the S3 code cache on AWS). */
+  codeCache?: CodeCache;
+  /** Receives every agent event (the AWS runner sums the token usage for its metrics). */
+  onAgentEvent?: (e: AgentEvent) => void;
 }
 
 export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
@@ -77,6 +82,7 @@ export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
       stream: config.model.stream,
       temperature: config.model.temperature,
       repoDir: ctx.repoDir,
+      intro: ctx.intro,
       brief: {
         taskId,
         title: ctx.task.title,
@@ -89,10 +95,23 @@ export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
         wallClockMs: config.limits.run_timeout * 1000,
         commandTimeoutMs: config.limits.command_timeout * 1000,
         maxOutputChars: 12_000,
+        maxPromptTokens: config.limits.max_prompt_tokens,
+        maxCompletionTokens: config.limits.max_completion_tokens,
+        maxCostUsd: config.limits.max_cost_usd,
+        maxConsecutiveErrors: config.limits.max_consecutive_errors,
+        loopRepeats: config.limits.loop_repeats,
       },
+      prices: config.model.prices,
+      context: { windowTokens: config.model.context_window },
+      blobs,
+      cacheEnabled: config.model.cache,
+      commands: { allow: config.commands.allow, deny: config.commands.deny },
       redactor,
       log: ctx.log,
-      onEvent: (e) => transcript.record(e),
+      onEvent: (e) => {
+        transcript.record(e);
+        opts.onAgentEvent?.(e);
+      },
       signal: ctx.signal,
     });
 
@@ -109,6 +128,7 @@ export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
       redactor,
       scratchDir: path.join(workDir, 'workspaces', `${safeSegment(taskId)}-${safeSegment(runId)}`),
       signal: opts.signal,
+      codeCache: opts.codeCache,
     },
     { taskId, runId, message: opts.message },
   );

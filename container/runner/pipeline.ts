@@ -12,7 +12,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { AvatarError, describeError, isAvatarError } from '../../core/errors.ts';
-import type { Config } from '../../core/config/schema.ts';
+import { secretsOf, type Config } from '../../core/config/schema.ts';
 import type { Logger } from '../../core/log.ts';
 import type { TaskMessage } from '../../core/message.ts';
 import type { NumaClient } from '../../core/numa/client.ts';
@@ -22,10 +22,12 @@ import type { Redactor } from '../../core/redact.ts';
 import type { AgentOutcome, TestRunResult } from './agent/agent.ts';
 import type { GitEngine } from './git/index.ts';
 import type { RunResult } from './outcome.ts';
+import { checkoutFromCodeCache, saveToCodeCache, type CodeCache } from './code-cache.ts';
+import { prepareIntro } from './context/intro.ts';
 import { Snapshots } from './snapshot.ts';
 import type { TaskLog } from './task-log.ts';
 import { detectTestCommand } from './testing/detect.ts';
-import { runTestCommand } from './testing/run.ts';
+import { Verifier } from './verify/index.ts';
 
 export interface Developer {
   develop(): Promise<AgentOutcome>;
@@ -40,6 +42,8 @@ export interface DeveloperContext {
   runTests: () => Promise<TestRunResult>;
   signal: AbortSignal;
   log: (line: string) => void;
+  /** The agent's first message (the brief and the project's context); absent when it could not be built. */
+  intro?: string;
 }
 
 export interface PipelineDeps {
@@ -55,6 +59,8 @@ export interface PipelineDeps {
   scratchDir: string;
   signal?: AbortSignal;
   now?: () => number;
+  /** The repositories' git objects kept between runs (S3 on AWS); without it every run clones. */
+  codeCache?: CodeCache;
 }
 
 export interface RunRequest {
@@ -153,7 +159,27 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     const branch = task.code_branch;
     const branchExists = Object.hasOwn(remote.branches, branch);
     const t0 = now();
-    if (branchExists) {
+    const fromCache =
+      deps.codeCache !== undefined &&
+      (await checkoutFromCodeCache({
+        cache: deps.codeCache,
+        git: deps.git,
+        url: repoUrl,
+        dir: repoDir,
+        branch,
+        branchExists,
+        defaultBranch: remote.defaultBranch,
+        log,
+        logger: deps.logger,
+      }));
+    if (fromCache) {
+      state.cloned = true;
+      log(
+        `restored the repository from the code cache and fetched ${branchExists ? branch : remote.defaultBranch} ` +
+          `with ${deps.git.name} git in ${now() - t0} ms` +
+          (branchExists ? ' (existing branch)' : `; created branch ${branch} from it`),
+      );
+    } else if (branchExists) {
       await deps.git.clone({ url: repoUrl, dir: repoDir, branch, depth: 1 });
       state.cloned = true;
       log(`cloned ${branch} (existing branch) with ${deps.git.name} git in ${now() - t0} ms`);
@@ -170,48 +196,47 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
 
     state.step = 'detecting the test command';
     const detected = await detectTestCommand(repoDir, config.tests.command);
-    const setup = config.tests.setup ?? detected?.setup;
     if (detected) log(`test command: ${detected.command} (${detected.source})`);
     else log('no test command detected and none configured (tests.command): the change is not tested');
 
-    let setupDone = false;
-    const runTests = async (): Promise<TestRunResult> => {
-      if (!detected) {
-        return {
-          passed: true,
-          command: '(none)',
-          exitCode: 0,
-          output: 'no test command configured or detected',
-          durationMs: 0,
-        };
-      }
-      if (setup && !setupDone) {
-        const s = await runTestCommand({
-          command: setup,
-          cwd: repoDir,
-          timeoutMs: config.limits.test_timeout * 1000,
-          signal,
-        });
-        log(`setup \`${setup}\`: exit ${s.exitCode ?? 'none'} in ${s.durationMs} ms`);
-        if (!s.passed) return { ...s, output: `setup command failed: ${setup}\n${s.output}` };
-        setupDone = true;
-      }
-      const r = await runTestCommand({
-        command: detected.command,
-        cwd: repoDir,
-        timeoutMs: config.limits.test_timeout * 1000,
-        signal,
-      });
-      log(
-        `tests ${r.passed ? 'passed' : r.timedOut ? 'timed out' : 'failed'}: \`${r.command}\` exit ${r.exitCode ?? 'none'} in ${r.durationMs} ms`,
-      );
-      return r;
-    };
+    // Verification (container/runner/verify): setup steps, the baseline on the untouched branch, then
+    // after the agent: test classification (new / pre-existing / flaky), repair rounds, quality gates.
+    const verify = new Verifier({
+      repoDir,
+      config,
+      detected,
+      installCommand: config.tests.setup ?? detected?.setup,
+      task,
+      git: deps.git,
+      baseOid: state.baseOid,
+      secrets: secretsOf(config),
+      onSecret: (value) => deps.redactor.add(value),
+      log,
+      step: (name) => {
+        state.step = name;
+      },
+      signal,
+      save: (report) => snapshots.saveReport('tests', report),
+    });
+    await verify.prepare();
+    await verify.setup();
+    await verify.baseline();
+    const runTests = () => verify.runTestsForAgent();
 
+    state.step = 'reading the task and the project';
+    const prepared = await prepareIntro({
+      repoDir,
+      task,
+      client,
+      budgetTokens: config.context.budget_tokens,
+      repoMapTokens: config.context.repo_map_tokens,
+      testCommand: config.tests.command,
+      log,
+      signal,
+    });
     state.step = 'developing';
-    const developer = deps.createDeveloper({ repoDir, task, runTests, signal, log });
+    const developer = deps.createDeveloper({ repoDir, task, runTests, signal, log, intro: prepared?.intro });
     let outcome = await developer.develop();
-    let tests: TestRunResult | undefined;
     let round = 0;
     for (;;) {
       if (outcome.kind === 'blocked') {
@@ -221,23 +246,22 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       }
       if (outcome.kind === 'failed')
         throw new AvatarError(outcome.code, `the agent stopped: ${outcome.reason}`);
-      state.step = 'running the tests';
-      tests = await runTests();
-      if (tests.passed) break;
+      const problem = await verify.verifyChange();
+      if (!problem) break;
       if (round >= config.limits.repair_rounds) {
-        log(`tests still fail after ${round} repair round(s); last output:\n${tail(tests.output, 3000)}`);
-        throw new AvatarError(
-          'TESTS_FAILED',
-          `the project's tests fail (\`${tests.command}\`, exit ${tests.exitCode ?? 'none'}) after ${round} repair round(s)`,
+        log(
+          `${problem.summary} after ${round} repair round(s) (limits.repair_rounds = ${config.limits.repair_rounds})`,
         );
+        verify.logReport();
+        throw problem.error;
       }
       round++;
+      verify.noteRepairRound(round);
       state.step = `repair round ${round}`;
-      log(
-        `repair round ${round} of ${config.limits.repair_rounds}: the tests fail, the agent gets their output`,
-      );
-      outcome = await developer.repair(tests);
+      log(`repair round ${round} of ${config.limits.repair_rounds}: ${problem.summary}; the agent gets them`);
+      outcome = await developer.repair(problem.request);
     }
+    await verify.beforeCommit();
 
     state.step = 'committing';
     const changed = await deps.git.changedFiles(repoDir);
@@ -266,12 +290,14 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
         );
       }
       commit = rebased.oid;
-      const again = await runTests();
-      if (!again.passed)
+      const again = await verify.checkTests();
+      if (again.newFailures.length > 0) {
+        verify.logReport();
         throw new AvatarError(
           'TESTS_FAILED',
           `the change no longer passes the tests on the new tip of ${branch}`,
         );
+      }
       pushed = await deps.git.push(repoDir, branch);
       if (!pushed.ok)
         throw new AvatarError('GIT_PUSH_REJECTED', `push of ${branch} rejected again: ${pushed.reason}`);
@@ -280,12 +306,14 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     log(
       `pushed ${commit.slice(0, 12)} to ${branch}: ${diffStat.files} file(s), +${diffStat.insertions} -${diffStat.deletions}`,
     );
+    verify.logReport();
     const st = developer.stats;
     log(
-      `summary: ${outcome.summary ? firstLine(outcome.summary) + '; ' : ''}tests ${tests?.command ?? '(none)'} passed; ` +
-        `${st.steps} agent steps, ${st.modelCalls} model calls, ${st.promptTokens}+${st.completionTokens} tokens, ${round} repair round(s)`,
+      `summary: ${outcome.summary ? firstLine(outcome.summary) + '; ' : ''}${verify.summaryText()}; ` +
+        `${(developer as { summary?: () => string }).summary?.() ?? `${st.steps} agent steps, ${st.modelCalls} model calls, ${st.promptTokens}+${st.completionTokens} tokens`}, ${round} repair round(s)`,
     );
     const result = await finish('done', { branch, commit, diffStat }, statuses.done);
+    if (deps.codeCache) await saveToCodeCache(deps.codeCache, repoUrl, repoDir, deps.logger);
     if (result.reported) await rm(deps.scratchDir, { recursive: true, force: true });
     return result;
   } catch (err) {
@@ -305,10 +333,6 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       statuses.failed,
     );
   }
-}
-
-function tail(text: string, max: number): string {
-  return text.length <= max ? text : `[… ${text.length - max} characters cut …]\n` + text.slice(-max);
 }
 
 function firstLine(text: string): string {

@@ -46,6 +46,14 @@ export class Snapshots {
     await this.blobs.put(`${this.prefix}/task.log`, this.redactor.redact(text));
   }
 
+  /** A JSON report of the run, e.g. the verification report at `<prefix>/tests.json`. */
+  async saveReport(name: string, json: unknown): Promise<string> {
+    const key = `${this.prefix}/${safeSegment(name)}.json`;
+    // Each string redacted on its own (redacting the JSON text could match across fields).
+    await this.blobs.put(key, JSON.stringify(this.redactor.redactValue(json), null, 2));
+    return key;
+  }
+
   async saveResult(result: RunResult): Promise<void> {
     await this.blobs.put(`${this.prefix}/result.json`, this.redactor.redact(JSON.stringify(result, null, 2)));
   }

@@ -15,6 +15,80 @@ const statusName = (def: string) =>
     .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only')
     .default(def);
 
+/** List prices in USD per 1M tokens of a few common models (`model.prices`' default). */
+export const DEFAULT_MODEL_PRICES: Readonly<Record<string, { prompt: number; completion: number }>> = {
+  'gpt-4o': { prompt: 2.5, completion: 10 },
+  'gpt-4o-mini': { prompt: 0.15, completion: 0.6 },
+  'gpt-4.1': { prompt: 2, completion: 8 },
+  'gpt-4.1-mini': { prompt: 0.4, completion: 1.6 },
+  'gpt-4.1-nano': { prompt: 0.1, completion: 0.4 },
+  'gpt-5': { prompt: 1.25, completion: 10 },
+  'gpt-5-mini': { prompt: 0.25, completion: 2 },
+  'gpt-5-nano': { prompt: 0.05, completion: 0.4 },
+  o3: { prompt: 2, completion: 8 },
+  'o3-mini': { prompt: 1.1, completion: 4.4 },
+  'o4-mini': { prompt: 1.1, completion: 4.4 },
+};
+
+/**
+ * `commands.deny`'s default: what the agent's run_command refuses (container/runner/agent/commands.ts
+ * says how rules match; config.example.yaml explains each group).
+ */
+export const DEFAULT_COMMAND_DENY: readonly string[] = [
+  'git push',
+  'git remote',
+  'git config',
+  'git credential',
+  'git commit',
+  'git switch',
+  'git checkout -b',
+  'git rebase',
+  'git filter-branch',
+  'git update-ref',
+  'gh',
+  'npm publish',
+  'yarn publish',
+  'pnpm publish',
+  'cargo publish',
+  'twine upload',
+  'sudo',
+  'su',
+  'doas',
+  'ssh',
+  'scp',
+  'sftp',
+  'nc',
+  'ncat',
+  'netcat',
+  'telnet',
+  String.raw`/^(?:curl|wget)(?:\s|$)(?:(?=.*\b[a-z][\w+.-]*:\/\/(?!(?:127\.0\.0\.1|localhost|\[::1\])(?:[:/?#\s]|$)))|(?=.*:\/\/[^\s/]*@)|(?!.*(?:^|[\s/])(?:127\.0\.0\.1|localhost|\[::1\])(?:[:/?#\s]|$)))/i`,
+  String.raw`/^rm\s+(?:-\S+\s+)*(?:\/|\/\*|~|~\/|~\/\*|\$HOME|\$HOME\/|\$HOME\/\*|\.\.|\.\.\/|\.\.\/\*)(?:\s|$)/`,
+  String.raw`/^mkfs(?:\.\w+)?(?:\s|$)/`,
+  'shutdown',
+  'reboot',
+  'halt',
+  'poweroff',
+];
+
+/** A commands.allow / commands.deny rule: a command prefix, or a regular expression written /…/flags. */
+const commandRule = z
+  .string()
+  .trim()
+  .min(1)
+  .refine(
+    (rule) => {
+      const m = /^\/(.+)\/([a-z]*)$/s.exec(rule);
+      if (!m) return true;
+      try {
+        new RegExp(m[1] as string, m[2]);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { error: 'a rule written /…/flags must be a valid regular expression' },
+  );
+
 export const configSchema = z.strictObject({
   backend: z
     .strictObject({
@@ -67,6 +141,14 @@ export const configSchema = z.strictObject({
       temperature: z.number().min(0).max(2).default(0.2),
       timeout: seconds(120, 3600),
       max_retries: z.number().int().min(0).max(10).default(3),
+      context_window: z.number().int().min(1000).max(10_000_000).default(128_000),
+      cache: z.boolean().default(true),
+      prices: z
+        .record(
+          z.string().min(1),
+          z.strictObject({ prompt: z.number().min(0), completion: z.number().min(0) }),
+        )
+        .default(() => structuredClone(DEFAULT_MODEL_PRICES)),
     })
     .prefault({}),
   limits: z
@@ -75,9 +157,20 @@ export const configSchema = z.strictObject({
       run_timeout: seconds(1800),
       command_timeout: seconds(300),
       test_timeout: seconds(600),
-      repair_rounds: z.number().int().min(0).max(10).default(2),
+      repair_rounds: z.number().int().min(0).max(10).default(3),
       max_attempts: z.number().int().min(1).max(10).default(2),
       shutdown_grace: seconds(60, 3600),
+      max_prompt_tokens: z.number().int().min(0).default(3_000_000),
+      max_completion_tokens: z.number().int().min(0).default(200_000),
+      max_cost_usd: z.number().min(0).default(5),
+      max_consecutive_errors: z.number().int().min(1).max(100).default(5),
+      loop_repeats: z.number().int().min(2).max(100).default(3),
+    })
+    .prefault({}),
+  commands: z
+    .strictObject({
+      allow: z.array(commandRule).default([]),
+      deny: z.array(commandRule).default(() => [...DEFAULT_COMMAND_DENY]),
     })
     .prefault({}),
   statuses: z
@@ -92,6 +185,27 @@ export const configSchema = z.strictObject({
     .strictObject({
       command: z.string().min(1).optional(),
       setup: z.string().min(1).optional(),
+      flaky_reruns: z.number().int().min(0).max(5).default(1),
+    })
+    .prefault({}),
+  setup: z
+    .strictObject({
+      commands: z.array(z.string().trim().min(1)).max(50).default([]),
+      timeout: seconds(600),
+    })
+    .prefault({}),
+  gates: z
+    .strictObject({
+      lint: z.boolean().default(true),
+      secrets: z.enum(['block', 'report']).default('block'),
+      test_edits: z.enum(['revert', 'flag']).default('revert'),
+      dangerous: z.enum(['report', 'off']).default('report'),
+    })
+    .prefault({}),
+  context: z
+    .strictObject({
+      budget_tokens: z.number().int().min(2000).max(200_000).default(8000),
+      repo_map_tokens: z.number().int().min(0).max(100_000).default(3000),
     })
     .prefault({}),
   logs: z

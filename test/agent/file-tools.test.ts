@@ -158,7 +158,15 @@ describe('search_code', () => {
     );
     const res = await searchCode(toolContext(r.dir), { pattern: 'function\\s+login' });
     expect(res.output).toBe(
-      'src/a.ts:2: function login() {}\nsrc/b.js:1: function login2() {}\n2 hits in 2 files (4 searched; 1 binary file skipped).',
+      [
+        '/function\\s+login/ in the repository: 2 hits in 2 files (4 files searched; 1 binary file skipped).',
+        'Files:',
+        '  src/a.ts (1 hit)',
+        '  src/b.js (1 hit)',
+        'Hits:',
+        'src/a.ts:2: function login() {}',
+        'src/b.js:1: function login2() {}',
+      ].join('\n'),
     );
   });
 
@@ -184,14 +192,22 @@ describe('search_code', () => {
   });
 
   it(`stops at ${SEARCH_MAX_HITS} hits and says so; reports no matches and bad patterns`, async () => {
-    const r = await repoWith({ 'many.txt': lines(300, 'needle') });
+    const r = await repoWith({ 'many.txt': lines(300, 'needle'), 'z/other.txt': 'needle\nneedle\n' });
     const ctx = toolContext(r.dir);
     const res = await searchCode(ctx, { pattern: 'needle' });
-    const hits = res.output.split('\n').filter((l) => l.startsWith('many.txt:'));
+    const hits = res.output.split('\n').filter((l) => /^[\w/.]+:\d+: /.test(l));
     expect(hits).toHaveLength(SEARCH_MAX_HITS);
-    expect(res.output).toContain(`Stopped at ${SEARCH_MAX_HITS} hits (there are more)`);
+    // Every matching file is listed with its count before the hits, even the one whose hits were cut.
+    expect(res.output.split('\n').slice(0, 4)).toEqual([
+      '/needle/ in the repository: 302 hits in 2 files (2 files searched).',
+      'Files:',
+      '  many.txt (300 hits)',
+      '  z/other.txt (2 hits)',
+    ]);
+    expect(res.output).toContain(`Hits (the first ${SEARCH_MAX_HITS} of 302:`);
+    expect(res.output).not.toContain('z/other.txt:1:');
     expect((await searchCode(ctx, { pattern: 'haystack' })).output).toMatch(
-      /^No matches for \/haystack\/ in the repository: 1 file searched/,
+      /^No matches for \/haystack\/ in the repository: 2 files searched/,
     );
     await expect(searchCode(ctx, { pattern: '(unclosed' })).rejects.toThrow(
       /not a valid JavaScript regular expression/,
@@ -276,6 +292,184 @@ describe('edit_file', () => {
   });
 });
 
+describe('edit_file feedback: the closest candidates', () => {
+  const source = [
+    'export function add(a, b) {',
+    '    return a - b;',
+    '}',
+    '',
+    'export function sub(a, b) {',
+    '    return a - b;',
+    '}',
+    '',
+    'export function mul(a, b) {',
+    '    return a * b;',
+    '}',
+    '',
+  ].join('\n');
+
+  async function miss(oldText: string, text = source): Promise<string> {
+    const r = await repoWith({ 'm.js': text });
+    const err = await editFile(toolContext(r.dir), { path: 'm.js', old_text: oldText, new_text: 'x' }).catch(
+      (e: unknown) => e,
+    );
+    expect(isAvatarError(err, 'TOOL_INVALID')).toBe(true);
+    expect(await readFile(path.join(r.dir, 'm.js'), 'utf8')).toBe(text);
+    return (err as Error).message;
+  }
+
+  it('shows the closest block, numbered, and says when only the indentation differs', async () => {
+    const message = await miss('export function mul(a, b) {\n  return a * b;\n}');
+    expect(message).toContain('old_text was not found in m.js (0 occurrences)');
+    expect(message).toContain(
+      'lines 9-11 (98% similar; line 10 differs only in whitespace or indentation: the file has "    return a * b;", old_text has "  return a * b;"):\n' +
+        ' 9\texport function mul(a, b) {\n10\t    return a * b;\n11\t}',
+    );
+    // The best candidate comes first.
+    expect(message.indexOf('lines 9-11')).toBeLessThan(message.indexOf('lines 1-3'));
+  });
+
+  it('points at the first differing line of a near miss, and lists several candidates', async () => {
+    const message = await miss('export function add(a, b) {\n    return a + b;\n}');
+    expect(message).toMatch(
+      /lines 1-3 \(\d+% similar; first difference at line 2: the file has " {4}return a - b;", old_text has " {4}return a \+ b;"\)/,
+    );
+    expect(message).toMatch(/lines 5-7 \(\d+% similar/);
+    expect(message).toContain('Copy old_text from the file as it is');
+  });
+
+  it('a one-line miss finds the closest lines', async () => {
+    const message = await miss('retrun a * b;');
+    expect(message).toMatch(/The closest parts? of the file/);
+    expect(message).toMatch(/lines 10-10 \(\d+% similar; first difference at line 10/);
+  });
+
+  it('says when nothing is similar', async () => {
+    const message = await miss('SELECT * FROM users WHERE id = 1;');
+    expect(message).toMatch(/nothing in the file is similar/);
+  });
+
+  it('large files stay quick and still find the place', async () => {
+    const big =
+      Array.from(
+        { length: 20_000 },
+        (_, i) => `const value${i} = compute(${i}, "${'x'.repeat(i % 40)}");`,
+      ).join('\n') + '\n';
+    const message = await miss(
+      'const value15000 = compute(15000, "");\nconst value15001 = compute(15001, "y");\nconst value15002 = compute(15002, "xx")',
+      big,
+    );
+    expect(message).toMatch(/lines 15001-15003/);
+  });
+});
+
+describe('write_file and edit_file: the syntax check', () => {
+  /** A stand-in checker: "BROKEN" on a line is a syntax error there; *.txt files are unsupported. */
+  const checkSyntax = async (p: string, text: string) => {
+    if (p.endsWith('.txt')) return { ok: 'unsupported' as const };
+    const lines = text.split('\n');
+    const i = lines.findIndex((l) => l.includes('BROKEN'));
+    return i < 0
+      ? { ok: true as const }
+      : {
+          ok: false as const,
+          line: i + 1,
+          column: (lines[i] as string).indexOf('BROKEN') + 1,
+          message: 'unexpected token BROKEN',
+        };
+  };
+
+  it('rejects an edit that breaks the file, says where, and leaves the file unchanged', async () => {
+    const r = await repoWith({ 'a.ts': 'const a = 1;\nconst b = 2;\nconst c = 3;\n' });
+    const ctx = toolContext(r.dir, { checkSyntax });
+    const err = await editFile(ctx, {
+      path: 'a.ts',
+      old_text: 'const b = 2;',
+      new_text: 'const b = BROKEN;',
+    }).catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toBe(
+      'edit rejected: a.ts would not parse after this edit (line 2, column 11: unexpected token BROKEN).\n' +
+        'The new content around it:\n1\tconst a = 1;\n2\tconst b = BROKEN;   <-- here\n3\tconst c = 3;\n' +
+        'The file is unchanged. Fix the new_text and try again.',
+    );
+    expect(await readFile(path.join(r.dir, 'a.ts'), 'utf8')).toBe(
+      'const a = 1;\nconst b = 2;\nconst c = 3;\n',
+    );
+    expect(ctx.touched.size).toBe(0);
+  });
+
+  it('rejects write_file content that does not parse (nothing created)', async () => {
+    const r = await repoWith({});
+    const ctx = toolContext(r.dir, { checkSyntax });
+    await expect(writeFileTool(ctx, { path: 'src/new.ts', content: 'ok\nBROKEN\n' })).rejects.toThrow(
+      /^write rejected: src\/new\.ts would not parse after this write \(line 2, column 1/,
+    );
+    await expect(readFile(path.join(r.dir, 'src/new.ts'), 'utf8')).rejects.toThrow();
+    // Unsupported languages are not checked.
+    expect((await writeFileTool(ctx, { path: 'notes.txt', content: 'BROKEN\n' })).output).toMatch(
+      /^created notes.txt/,
+    );
+  });
+
+  it('lets a file that did not parse before be changed, with a warning', async () => {
+    const r = await repoWith({ 'b.ts': 'BROKEN one\nBROKEN two\n' });
+    const ctx = toolContext(r.dir, { checkSyntax });
+    const res = await editFile(ctx, { path: 'b.ts', old_text: 'BROKEN one', new_text: 'fixed one' });
+    expect(res.output).toMatch(
+      /^edited b\.ts: .*\nWarning: b\.ts still does not parse \(line 2, column 1: unexpected token BROKEN\); it did not parse before this edit either\.$/,
+    );
+    const fixed = await editFile(ctx, { path: 'b.ts', old_text: 'BROKEN two', new_text: 'fixed two' });
+    expect(fixed.output).not.toContain('Warning');
+  });
+
+  it('a checker that throws never blocks a change', async () => {
+    const r = await repoWith({ 'c.ts': 'x\n' });
+    const ctx = toolContext(r.dir, {
+      checkSyntax: async () => {
+        throw new Error('parser crashed');
+      },
+    });
+    expect((await editFile(ctx, { path: 'c.ts', old_text: 'x', new_text: 'BROKEN' })).output).toMatch(
+      /^edited c\.ts/,
+    );
+  });
+});
+
+describe('no file tool reaches outside the repository', () => {
+  it('read, write, edit, list and search all refuse escapes; nothing outside changes', async () => {
+    const outside = await repoWith({ 'secret.txt': 'outside secret\n' });
+    const r = await repoWith({ 'in.txt': 'inside\n' });
+    await symlink(outside.dir, path.join(r.dir, 'out'));
+    await symlink(path.join(outside.dir, 'secret.txt'), path.join(r.dir, 'secret-link'));
+    const ctx = toolContext(r.dir);
+    const escapes = [
+      '../x',
+      outside.dir + '/secret.txt',
+      'out/secret.txt',
+      'secret-link',
+      '%2e%2e/x',
+      '.git/config',
+    ];
+    for (const p of escapes) {
+      for (const attempt of [
+        () => readFileTool(ctx, { path: p }),
+        () => writeFileTool(ctx, { path: p, content: 'pwned\n' }),
+        () => editFile(ctx, { path: p, old_text: 'outside', new_text: 'pwned' }),
+        () => listFiles(ctx, { path: p }),
+        () => searchCode(ctx, { pattern: 'secret', path: p }),
+      ]) {
+        const err = await attempt().catch((e: unknown) => e);
+        expect(isAvatarError(err, 'PATH_ESCAPE'), `${p}: ${String(err)}`).toBe(true);
+      }
+    }
+    expect(await readFile(path.join(outside.dir, 'secret.txt'), 'utf8')).toBe('outside secret\n');
+    expect(ctx.touched.size).toBe(0);
+    // Searching the whole repository does not follow the links out either.
+    expect((await searchCode(ctx, { pattern: 'outside secret' })).output).toMatch(/^No matches/);
+  });
+});
+
 describe('run_tests, ask_clarification, finish', () => {
   it('run_tests reports pass/fail and the redacted tail of the output', async () => {
     const r = await repoWith({});
@@ -290,11 +484,11 @@ describe('run_tests, ask_clarification, finish', () => {
       }),
     });
     const res = await runTestsTool(ctx);
-    expect(res.output).toMatch(/^tests FAILED: `npm test` exit code 1 after 1.5 s/);
+    expect(res.output).toMatch(/^tests FAILED: `npm test` exit code 1\n/);
     expect(res.output).toContain('FAIL sum.test.js token [REDACTED]');
     expect(res.output).toContain('earlier characters cut');
     expect(res.output.length).toBeLessThan(12_500);
-    expect(res.brief).toBe('failed (exit 1)');
+    expect(res.brief).toBe('failed (exit 1, 1.5 s)');
   });
 
   it('ask_clarification and finish return their control outcome', async () => {

@@ -24,6 +24,11 @@ beforeAll(async () => {
   await mkdir(path.join(repo.dir, '.git'));
   await writeFile(path.join(repo.dir, '.git', 'config'), '[remote "origin"]\n');
   await symlink('.git', path.join(repo.dir, 'gitdir-link'));
+  // A chain: inside → inside → outside.
+  await symlink(outside, path.join(repo.dir, 'hop2'));
+  await symlink('hop2', path.join(repo.dir, 'hop1'));
+  await mkdir(path.join(repo.dir, 'deep/er'), { recursive: true });
+  await symlink('../../..', path.join(repo.dir, 'deep/er/up'));
   paths = new RepoPaths(repo.dir);
 });
 
@@ -67,6 +72,45 @@ describe('repository paths', () => {
     ['.git/config', /\.git/],
     ['src/../.git/config', /\.git/],
     ['gitdir-link/config', /\.git/],
+    // More encodings of "..", "/" and "\\".
+    ['%2E%2E/x', /URL-encoded/],
+    ['src/%2e%2e/%2e%2e/x', /URL-encoded/],
+    ['%25252e%25252e/x', /URL-encoded/],
+    ['%2fetc/passwd', /URL-encoded/],
+    ['..%5cx', /URL-encoded/],
+    ['src/a.ts%00.png', /URL-encoded/],
+    ['%2egit/config', /URL-encoded/],
+    ['/', /absolute/],
+    ['//etc/passwd', /absolute/],
+    ['\\\\server\\share', /backslash/],
+    ['src\\a.ts', /backslash/],
+    ['\0', /NUL byte/],
+    // Unicode look-alikes of ".", "/" and "\\".
+    ['\u2024\u2024/x', /Unicode characters that look like/], // one dot leader
+    ['\uFF0E\uFF0E/x', /Unicode characters that look like/], // full-width full stop
+    ['\u2025/x', /Unicode characters that look like/], // two dot leader (NFKC: "..")
+    ['..\uFF0Fx', /Unicode characters that look like/], // full-width solidus
+    ['src\u2215..\u2215..\u2215x', /Unicode characters that look like/], // division slash
+    ['..\uFF3Cx', /Unicode characters that look like/], // full-width reverse solidus
+    ['\uFF0Egit/config', /Unicode characters that look like/],
+    // Dots-and-spaces and trailing-dot tricks (what other file systems fold into ".." or ".git").
+    ['...', /only of dots and spaces/],
+    ['.. /x', /only of dots and spaces/],
+    ['src/. ./x', /only of dots and spaces/],
+    ['src/....//x', /only of dots and spaces/],
+    ['.git./config', /\.git/],
+    ['.git /config', /\.git/],
+    ['.GIT/config', /\.git/],
+    ['.Git.../hooks/pre-commit', /\.git/],
+    ['.git::$INDEX_ALLOCATION/config', /\.git/],
+    ['GIT~1/config', /\.git/],
+    // Symbolic links: chains, links to a parent, new files below a link.
+    ['hop1/secret.txt', /symbolic link/],
+    ['hop1', /symbolic link/],
+    ['deep/er/up/etc/passwd', /symbolic link/],
+    ['deep/er/up', /symbolic link/],
+    ['etc-link/new-dir/new-file', /symbolic link/],
+    ['out-dir/../out-dir/secret.txt', /symbolic link/],
   ])('refuses %j', async (input, why) => {
     const message = await refusal(input);
     expect(message).toMatch(why);
@@ -92,6 +136,17 @@ describe('repository paths', () => {
     // A '%' that does not decode into an escape is an ordinary character.
     expect((await paths.resolve('100%.txt')).rel).toBe('100%.txt');
     expect((await paths.resolve('a%20b.txt')).rel).toBe('a%20b.txt');
+    // Names that merely contain dots, '%', '~' or look-alikes without escaping stay ordinary.
+    expect((await paths.resolve('src/.eslintrc.json')).rel).toBe('src/.eslintrc.json');
+    expect((await paths.resolve('a..b/c...d.ts')).rel).toBe('a..b/c...d.ts');
+    expect((await paths.resolve('docs/x~1.md')).rel).toBe('docs/x~1.md');
+    expect((await paths.resolve('.github/workflows/ci.yml')).rel).toBe('.github/workflows/ci.yml');
+    expect((await paths.resolve('.gitignore')).rel).toBe('.gitignore');
+    expect((await paths.resolve('名前/ファイル.ts')).rel).toBe('名前/ファイル.ts');
+    expect((await paths.resolve('v1\u2024x.txt')).rel).toBe('v1\u2024x.txt');
+    // Invalid percent-encoding (an overlong UTF-8 "/") decodes to nothing: a literal name inside.
+    const overlong = await paths.resolve('..%c0%af..%c0%afx');
+    expect(overlong.abs.startsWith(repo.dir + path.sep)).toBe(true);
   });
 
   it('normalizes lexically without touching the disk', () => {

@@ -100,6 +100,11 @@ describe('run_command', () => {
       OPENAI_API_KEY: 'sk-secretopenaikey1234567890',
       AWS_SECRET_ACCESS_KEY: 'awsSecretAccessKeyValue/1234567890',
       NUMA_API_TOKEN: 'numa-secret-token-value',
+      AWS_SESSION_TOKEN: 'awsSessionTokenValue1234567890',
+      AWS_ACCESS_KEY_ID: 'AKIAABCDEFGHIJKLMNOP',
+      GITHUB_TOKEN: 'ghs_githubtokenvalue1234567890abcd',
+      GH_TOKEN: 'gho_ghtokenvalue1234567890abcdefgh',
+      NPM_TOKEN: 'npm-token-value-1234567890',
       MY_SERVICE_PASSWORD: 'service-password-value',
     };
     const saved: Record<string, string | undefined> = {};

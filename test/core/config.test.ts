@@ -77,7 +77,10 @@ describe('loadConfig: defaults and the file', () => {
       failed: 'failed',
       blocked: 'blocked',
     });
-    expect(c.tests).toEqual({});
+    expect(c.tests).toEqual({ flaky_reruns: 1 });
+    expect(c.setup).toEqual({ commands: [], timeout: 600 });
+    expect(c.gates).toEqual({ lint: true, secrets: 'block', test_edits: 'revert', dangerous: 'report' });
+    expect(c.limits.repair_rounds).toBe(3);
     expect(c.logs).toEqual({ flush_interval: 2, flush_lines: 40, level: 'info', format: 'text' });
     expect(loaded.workDir).toBe(path.join(dir, '.numa-avatar'));
   });
@@ -85,7 +88,7 @@ describe('loadConfig: defaults and the file', () => {
   it('a file with only comments is an empty config too, and so is a section whose keys are commented out', async () => {
     const file = await writeYaml('config.yaml', '# nothing here\ntests:\n  # command: npm test\n');
     const { config } = await loadConfig({ file, env: {}, cwd: dir });
-    expect(config.tests).toEqual({});
+    expect(config.tests).toEqual({ flaky_reruns: 1 });
     expect(config.backend.url).toBe('http://localhost:7301');
   });
 

@@ -125,7 +125,18 @@ describe('runner pipeline', () => {
     expect(world.logs(task.id)).toContain('committed');
     // The run's artifacts: result, transcript, task log, meta; no secret in any of them.
     const dir = path.join(loaded().workDir, 'runs', String(task.id), result.runId);
-    expect((await readdir(dir)).sort()).toEqual(['meta.json', 'result.json', 'task.log', 'transcript.jsonl']);
+    expect((await readdir(dir)).sort()).toEqual([
+      'meta.json',
+      'result.json',
+      'task.log',
+      'tests.json',
+      'transcript.jsonl',
+    ]);
+    // The verification report: the baseline (untouched branch) and the run after the change.
+    const report = JSON.parse(await readFile(path.join(dir, 'tests.json'), 'utf8'));
+    expect(report).toMatchObject({ outcome: 'passed', baseline: { passed: true }, after: { passed: true } });
+    expect(report.after.counts.passed).toBeGreaterThan(report.baseline.counts.passed);
+    expect(lines.join('\n')).toMatch(/verification: tests before \(baseline\): \d+ passed, 0 failed/);
     for (const f of await readdir(dir)) {
       const text = await readFile(path.join(dir, f), 'utf8');
       for (const secret of [GIT_TOKEN, API_TOKEN, MODEL_KEY]) expect(text).not.toContain(secret);

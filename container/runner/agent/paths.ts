@@ -1,8 +1,10 @@
 /**
  * Safe resolution of the repository-relative paths the agent's file tools receive. A path that
- * would leave the repository (`..`, absolute, `~`, URL-encoded or backslash tricks, NUL bytes, a
- * symlink whose target is outside) is refused with AvatarError('PATH_ESCAPE'); git's own `.git`
- * directory is refused too (it holds the remote's configuration and hooks that git runs).
+ * would leave the repository (`..`, absolute, `~`, URL-encoded or backslash tricks, NUL bytes,
+ * Unicode look-alikes of `.`, `/` and `\`, names of only dots and spaces, a symlink whose target
+ * is outside) is refused with AvatarError('PATH_ESCAPE'); git's own `.git` directory is refused too
+ * (it holds the remote's configuration and hooks that git runs), in the spellings other file
+ * systems fold into it (`.GIT`, `.git.`, `.git `, `.git::$INDEX_ALLOCATION`, `GIT~1`).
  */
 import { lstat, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
@@ -37,6 +39,36 @@ function percentDecoded(input: string): string | undefined {
   return cur;
 }
 
+/** Characters that look like (or some layer folds into) '.', '/' or '\\', beyond what NFKC folds. */
+const LOOKALIKES: ReadonlyArray<[RegExp, string]> = [
+  [/[\u2024\uFE52\uFF0E\u3002\uFF61\u0701\u0702\uA60E\u2E31\u00B7\u2027]/g, '.'],
+  [/[\u2215\u2044\u29F8\uFF0F\u2571\u1735]/g, '/'],
+  [/[\u2216\uFE68\uFF3C\u29F9\u2572]/g, '\\'],
+];
+
+/** The path as a lenient layer might read it: NFKC-normalised and look-alikes folded. */
+function folded(input: string): string {
+  let out = input.normalize('NFKC');
+  for (const [re, to] of LOOKALIKES) out = out.replace(re, to);
+  return out;
+}
+
+/** Why one path segment is refused (after the '..' and absolute checks), or undefined. */
+function segmentProblem(seg: string): string | undefined {
+  if (seg !== '.' && seg !== '..' && /^[. ]+$/.test(seg)) {
+    return `its part ${JSON.stringify(seg)} is made only of dots and spaces (some file systems read it as ".." or ".")`;
+  }
+  // Windows strips trailing dots and spaces and reads `name::$DATA`-style stream suffixes as the name.
+  const base = seg
+    .replace(/:+\$.*$/, '')
+    .replace(/[. ]+$/, '')
+    .toLowerCase();
+  if (base === '.git' || seg.toLowerCase() === 'git~1') {
+    return "it is inside git's internal .git directory, which the tools do not read or change";
+  }
+  return undefined;
+}
+
 /** The lexical checks; returns the normalised relative path ('' for the root). */
 export function normalizeRepoPath(input: unknown): string {
   if (typeof input !== 'string') refuse(String(input), 'a path must be a string');
@@ -56,7 +88,7 @@ export function normalizeRepoPath(input: unknown): string {
       decoded.includes('\0') ||
       decoded.includes('\\') ||
       decoded.startsWith('/') ||
-      decoded.split('/').includes('..')
+      decoded.split('/').some((seg) => seg === '..' || segmentProblem(seg) !== undefined)
     ) {
       refuse(
         input,
@@ -64,13 +96,32 @@ export function normalizeRepoPath(input: unknown): string {
       );
     }
   }
+  const lookalike = folded(raw);
+  if (lookalike !== raw) {
+    const escapes =
+      lookalike.includes('\0') ||
+      lookalike.includes('\\') ||
+      lookalike.startsWith('/') ||
+      lookalike.split('/').some((seg) => seg === '..' || segmentProblem(seg) !== undefined);
+    if (escapes) {
+      refuse(
+        input,
+        `it contains Unicode characters that look like "." "/" or "\\" (read as ${JSON.stringify(lookalike)}, it leaves the repository or enters .git)`,
+      );
+    }
+  }
   if (raw === '' || raw === '.') return '';
+  for (const seg of raw.split('/')) {
+    const problem = segmentProblem(seg);
+    if (problem) refuse(input, problem);
+  }
   const normalized = path.posix.normalize(raw).replace(/\/+$/, '');
   if (normalized === '..' || normalized.startsWith('../'))
     refuse(input, 'it leads outside the repository (..)');
   if (normalized === '.' || normalized === '') return '';
-  if (normalized.split('/').some((seg) => seg.toLowerCase() === '.git')) {
-    refuse(input, "it is inside git's internal .git directory, which the tools do not read or change");
+  for (const seg of normalized.split('/')) {
+    const problem = segmentProblem(seg);
+    if (problem) refuse(input, problem);
   }
   return normalized;
 }

@@ -63,7 +63,7 @@ export const TOOL_DEFINITIONS: ChatCompletionFunctionTool[] = [
   ),
   fn(
     'search_code',
-    'Search the text files for a JavaScript regular expression, line by line. Answers file:line: text, at most 100 hits. Ignored and binary files are skipped.',
+    'Search the text files for a JavaScript regular expression, line by line. Answers the matching files with their hit counts first, then file:line: text hits (at most 100). Ignored and binary files are skipped.',
     {
       pattern: {
         type: 'string',
@@ -79,13 +79,13 @@ export const TOOL_DEFINITIONS: ChatCompletionFunctionTool[] = [
   ),
   fn(
     'write_file',
-    'Create a file or overwrite it with the whole content given. Parent directories are created.',
+    'Create a file or overwrite it with the whole content given. Parent directories are created. Content that does not parse (in a language the tool checks) is refused and nothing is written.',
     { path: pathProp('File to write'), content: { type: 'string', description: 'The complete new content' } },
     ['path', 'content'],
   ),
   fn(
     'edit_file',
-    'Replace one exact occurrence of old_text with new_text. old_text must match the file exactly (whitespace included) and only once; otherwise nothing changes and the answer says why.',
+    "Replace one exact occurrence of old_text with new_text. old_text must match the file exactly (whitespace included) and only once; otherwise nothing changes and the answer shows the closest parts of the file or where the matches are. An edit that would break the file's syntax is refused.",
     {
       path: pathProp('File to edit'),
       old_text: { type: 'string', description: 'The exact text to replace (without line numbers)' },
@@ -95,7 +95,7 @@ export const TOOL_DEFINITIONS: ChatCompletionFunctionTool[] = [
   ),
   fn(
     'run_command',
-    'Run a shell command (/bin/sh -c) in the repository root. No credentials in its environment; time limited (default 120 s); long output is cut to its head and tail. Background processes are stopped when the command ends. Do not commit or push.',
+    'Run a shell command (/bin/sh -c) in the repository root. No credentials in its environment; time limited (default 120 s); long output is cut to its head and tail. Background processes are stopped when the command ends. Committing, pushing, changing git remotes or configuration, sudo and network access to other hosts are refused.',
     {
       command: { type: 'string', description: 'The shell command, e.g. "npm ls" or "grep -rn foo src"' },
       timeout_s: { type: 'number', exclusiveMinimum: 0, description: 'Time limit in seconds (default 120)' },

@@ -1,5 +1,7 @@
 /** Types shared by the agent loop and its tools (agent.ts re-exports the public ones). */
 import type { Redactor } from '../../../core/redact.ts';
+import type { SyntaxCheck } from '../syntax/index.ts';
+import type { CommandPolicy } from './commands.ts';
 import type { RepoPaths } from './paths.ts';
 
 export interface TestRunResult {
@@ -11,22 +13,48 @@ export interface TestRunResult {
   durationMs: number;
 }
 
+/**
+ * The run's limits. Each one that is reached ends the run `failed` (AGENT_LIMIT) with a reason that
+ * names its configuration key (limits.max_steps, limits.run_timeout, …). The optional ones default
+ * to DEFAULT_LIMITS; 0 turns a token or cost limit off.
+ */
 export interface AgentLimits {
-  /** Model turns (one request and the tool calls it answered with), across develop() and repair(). */
+  /** Model turns (one request and the tool calls it answered with), across develop() and repair(). limits.max_steps */
   maxSteps: number;
+  /** limits.run_timeout, in milliseconds. */
   wallClockMs: number;
-  /** The longest a run_command may take (its default is 120 s, or this when lower). */
+  /** The longest a run_command may take (its default is 120 s, or this when lower). limits.command_timeout */
   commandTimeoutMs: number;
   /** Per tool result. */
   maxOutputChars: number;
+  /** Prompt tokens over the whole run (all requests summed). limits.max_prompt_tokens; 0: no limit. */
+  maxPromptTokens?: number;
+  /** Completion tokens over the whole run. limits.max_completion_tokens; 0: no limit. */
+  maxCompletionTokens?: number;
+  /** Dollars over the whole run, from the price table (a model without a price is not limited). limits.max_cost_usd; 0: no limit. */
+  maxCostUsd?: number;
+  /** Tool errors and failed model requests in a row (a successful tool call resets the count). limits.max_consecutive_errors */
+  maxConsecutiveErrors?: number;
+  /** The same tool call with the same arguments this many times in a row ends the run. limits.loop_repeats */
+  loopRepeats?: number;
 }
 
-export const DEFAULT_LIMITS: AgentLimits = {
+export const DEFAULT_LIMITS: Required<AgentLimits> = {
   maxSteps: 40,
   wallClockMs: 30 * 60_000,
   commandTimeoutMs: 10 * 60_000,
   maxOutputChars: 12_000,
+  maxPromptTokens: 3_000_000,
+  maxCompletionTokens: 200_000,
+  maxCostUsd: 5,
+  maxConsecutiveErrors: 5,
+  loopRepeats: 3,
 };
+
+/** Outcome of a syntax check of a file's new content (container/runner/syntax/). */
+export type SyntaxCheckResult = SyntaxCheck;
+
+export type SyntaxChecker = (path: string, text: string) => Promise<SyntaxCheckResult>;
 
 /** Everything a tool may use. */
 export interface ToolContext {
@@ -41,6 +69,10 @@ export interface ToolContext {
   signal?: AbortSignal;
   /** Milliseconds left of the run's wall clock (caps command time limits). */
   remainingMs?: () => number;
+  /** Which commands run_command may run (commands.allow / commands.deny); none: every command. */
+  commandPolicy?: CommandPolicy;
+  /** Checks a file's new content before write_file/edit_file store it; none: no check. */
+  checkSyntax?: SyntaxChecker;
 }
 
 export type ToolControl =

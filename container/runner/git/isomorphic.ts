@@ -327,6 +327,20 @@ export function createIsomorphicGit(opts: GitEngineOptions = {}): GitEngine {
       });
     },
 
+    async adopt(dir, url) {
+      const clean = stripCredentials(url);
+      await run('setting the origin URL', local, async () => {
+        await git.setConfig({ fs, dir, path: 'remote.origin.url', value: clean });
+        await git.setConfig({
+          fs,
+          dir,
+          path: 'remote.origin.fetch',
+          value: '+refs/heads/*:refs/remotes/origin/*',
+        });
+      });
+      origins.remember(dir, clean);
+    },
+
     fetchBranch: (dir, branch) => fetchInto(dir, branch),
 
     async checkoutNewBranch(dir, branch, startOid) {

@@ -134,6 +134,16 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
       origins.remember(dir, clean);
     },
 
+    async adopt(dir, url) {
+      const clean = stripCredentials(url);
+      await git(['config', 'remote.origin.url', clean], { cwd: dir, what: 'setting the origin URL' });
+      await git(['config', 'remote.origin.fetch', '+refs/heads/*:refs/remotes/origin/*'], {
+        cwd: dir,
+        what: 'setting the origin refspec',
+      });
+      origins.remember(dir, clean);
+    },
+
     fetchBranch: (dir, branch) => fetchInto(dir, branch),
 
     async checkoutNewBranch(dir, branch, startOid) {

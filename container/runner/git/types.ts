@@ -53,6 +53,12 @@ export interface GitEngine {
   lsRemote(url: string): Promise<RemoteInfo>;
   /** Single-branch clone of `branch`; the stored `origin` URL carries no credentials. */
   clone(opts: CloneOptions): Promise<void>;
+  /**
+   * Takes over a repository put in `dir` by other means (restored from the code cache) as a clone
+   * of `url`: sets its `origin` to the URL without credentials and guards it as clone() does, so
+   * fetch and push refuse an origin changed afterwards.
+   */
+  adopt(dir: string, url: string): Promise<void>;
   /** Fetches origin/<branch> (single branch, no depth); its oid, or undefined when the remote has no such branch. */
   fetchBranch(dir: string, branch: string): Promise<string | undefined>;
   /** Creates (or resets) a local branch at `startOid` (default HEAD) and switches to it. */

@@ -1,6 +1,13 @@
-/** edit_file: replace one exact, unique occurrence of old_text. */
+/**
+ * edit_file: replace one exact, unique occurrence of old_text. When old_text matches nowhere, the
+ * answer shows the closest parts of the file (numbered, with the first difference); when it
+ * matches several times, their line numbers. The new content is syntax-checked first (when the
+ * language is supported): an edit that breaks a file that parsed is rejected, the file unchanged.
+ */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { AvatarError } from '../../../../core/errors.ts';
+import { closestCandidates, describeCandidates } from '../closest.ts';
+import { syntaxGate } from '../syntax-gate.ts';
 import { looksBinary } from '../text.ts';
 import type { ToolContext, ToolResult } from '../types.ts';
 
@@ -53,9 +60,17 @@ export async function editFile(ctx: ToolContext, args: EditFileArgs): Promise<To
     }
   }
   if (at.length === 0) {
+    const base = `old_text was not found in ${target.rel} (0 occurrences). It must match the file exactly, whitespace and indentation included`;
+    const candidates = closestCandidates(text, oldText);
+    if (candidates.length === 0) {
+      throw new AvatarError(
+        'TOOL_INVALID',
+        `${base}; nothing in the file is similar. read_file the part you want to change and copy it without the line numbers.`,
+      );
+    }
     throw new AvatarError(
       'TOOL_INVALID',
-      `old_text was not found in ${target.rel} (0 occurrences). It must match the file exactly, whitespace and indentation included; read_file the part you want to change and copy it without the line numbers.`,
+      `${base}. The closest ${candidates.length === 1 ? 'part' : 'parts'} of the file (the numbers before the tab are line numbers, not part of the file):\n${describeCandidates(text, candidates)}\nCopy old_text from the file as it is (without the line numbers) and try again.`,
     );
   }
   if (at.length > 1) {
@@ -67,13 +82,14 @@ export async function editFile(ctx: ToolContext, args: EditFileArgs): Promise<To
   }
   const index = at[0] as number;
   const updated = text.slice(0, index) + newText + text.slice(index + oldText.length);
+  const gate = await syntaxGate(ctx, target.rel, updated, text, 'edit');
   await writeFile(target.abs, updated, 'utf8');
   ctx.touched.add(target.rel);
   const line = lineOf(text, index);
   const removed = oldText.split('\n').length;
   const added = newText === '' ? 0 : newText.split('\n').length;
   return {
-    output: `edited ${target.rel}: replaced 1 occurrence at line ${line} (${removed} line(s) removed, ${added} added)`,
-    brief: `line ${line}`,
+    output: `edited ${target.rel}: replaced 1 occurrence at line ${line} (${removed} line(s) removed, ${added} added)${gate.note}`,
+    brief: `line ${line}${gate.brief}`,
   };
 }

@@ -2,7 +2,8 @@
  * run_command: `/bin/sh -c <command>` in the repository root, in a process group of its own. The
  * environment is scrubbed of secrets; the time is limited (the whole group is killed when it runs
  * out); the output (stdout and stderr interleaved) is capped to its head and tail. Processes the
- * command leaves running in the background are stopped when it ends.
+ * command leaves running in the background are stopped when it ends. Commands the policy
+ * (commands.allow / commands.deny, see commands.ts) refuses are not run.
  */
 import { spawn } from 'node:child_process';
 import { AvatarError } from '../../../../core/errors.ts';
@@ -150,6 +151,8 @@ export function commandTimeoutMs(
 
 export async function runCommand(ctx: ToolContext, args: RunCommandArgs): Promise<ToolResult> {
   if (args.command.trim() === '') throw new AvatarError('TOOL_INVALID', 'command must not be empty');
+  const verdict = ctx.commandPolicy?.check(args.command);
+  if (verdict && !verdict.ok) throw new AvatarError('TOOL_INVALID', verdict.message);
   const { ms, note } = commandTimeoutMs(ctx, args.timeout_s);
   const r = await execShell(args.command, {
     cwd: ctx.paths.root,

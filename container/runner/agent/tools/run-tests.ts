@@ -1,4 +1,8 @@
-/** run_tests: the project's test command (injected by the pipeline), pass/fail and the output's tail. */
+/**
+ * run_tests: the project's test command (injected by the pipeline), pass/fail and the output's
+ * tail. The answer holds no timing (the progress log has it): the same results read the same, so
+ * a re-run replays from the model cache.
+ */
 import { tailText } from '../text.ts';
 import type { ToolContext, ToolResult } from '../types.ts';
 
@@ -10,7 +14,7 @@ export async function runTestsTool(ctx: ToolContext): Promise<ToolResult> {
     tailText(r.output || '(no output)', Math.max(200, ctx.limits.maxOutputChars - 300)),
   );
   return {
-    output: `tests ${verdict}: \`${ctx.redactor.redact(r.command)}\` exit code ${r.exitCode ?? 'none'} after ${secs} s\n${output}`,
-    brief: `${verdict.toLowerCase()} (exit ${r.exitCode ?? 'none'})`,
+    output: `tests ${verdict}: \`${ctx.redactor.redact(r.command)}\` exit code ${r.exitCode ?? 'none'}\n${output}`,
+    brief: `${verdict.toLowerCase()} (exit ${r.exitCode ?? 'none'}, ${secs} s)`,
   };
 }

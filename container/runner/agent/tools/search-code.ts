@@ -1,4 +1,8 @@
-/** search_code: a regular expression over the repository's text files, as file:line: text hits. */
+/**
+ * search_code: a regular expression over the repository's text files. The answer lists the
+ * matching files with their hit counts first (all of them, even when the hits are cut), then the
+ * hits as file:line: text.
+ */
 import { readFile, stat } from 'node:fs/promises';
 import { AvatarError } from '../../../../core/errors.ts';
 import { IgnoreMatcher, globToRegExpSource } from '../ignore.ts';
@@ -13,6 +17,8 @@ export interface SearchCodeArgs {
 }
 
 export const SEARCH_MAX_HITS = 100;
+/** Matching files listed before the hits. */
+export const SEARCH_MAX_FILES = 200;
 export const SEARCH_MAX_FILE_BYTES = 2 * 1024 * 1024;
 export const SEARCH_MAX_LINE_CHARS = 300;
 
@@ -55,12 +61,12 @@ export async function searchCode(ctx: ToolContext, args: SearchCodeArgs): Promis
   }
 
   const hits: string[] = [];
-  const filesWithHits = new Set<string>();
+  const perFile = new Map<string, number>();
+  let totalHits = 0;
   let searched = 0;
   let skippedBinary = 0;
   let skippedLarge = 0;
-  let capped = false;
-  outer: for (const rel of files) {
+  for (const rel of files) {
     if (ctx.signal?.aborted) break;
     const abs = rel === '.' ? ctx.paths.root : `${ctx.paths.root}/${rel}`;
     const size = (await stat(abs).catch(() => undefined))?.size ?? 0;
@@ -79,14 +85,12 @@ export async function searchCode(ctx: ToolContext, args: SearchCodeArgs): Promis
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i] as string;
       if (!re.test(line)) continue;
-      if (hits.length >= SEARCH_MAX_HITS) {
-        capped = true;
-        break outer;
-      }
+      totalHits++;
+      perFile.set(rel, (perFile.get(rel) ?? 0) + 1);
+      if (hits.length >= SEARCH_MAX_HITS) continue;
       const text =
         line.length > SEARCH_MAX_LINE_CHARS ? `${line.slice(0, SEARCH_MAX_LINE_CHARS)} …[line cut]` : line;
       hits.push(`${rel}:${i + 1}: ${text}`);
-      filesWithHits.add(rel);
     }
   }
 
@@ -95,17 +99,27 @@ export async function searchCode(ctx: ToolContext, args: SearchCodeArgs): Promis
   if (skippedLarge) skipped.push(`${plural(skippedLarge, 'file')} over 2 MB skipped`);
   const scope = `${target.rel === '.' ? 'the repository' : target.rel}${args.glob ? ` (glob ${args.glob})` : ''}`;
   const skippedNote = skipped.length ? `; ${skipped.join(', ')}` : '';
-  if (hits.length === 0) {
+  if (totalHits === 0) {
     return {
       output: `No matches for /${args.pattern}/ in ${scope}: ${plural(searched, 'file')} searched${skippedNote}.`,
       brief: '0 hits',
     };
   }
-  const summary = capped
-    ? `Stopped at ${SEARCH_MAX_HITS} hits (there are more): narrow the pattern, path or glob.`
-    : `${plural(hits.length, 'hit')} in ${plural(filesWithHits.size, 'file')} (${searched} searched${skippedNote}).`;
+  const header = `/${args.pattern}/ in ${scope}: ${plural(totalHits, 'hit')} in ${plural(perFile.size, 'file')} (${plural(searched, 'file')} searched${skippedNote}).`;
+  const fileLines = [...perFile]
+    .slice(0, SEARCH_MAX_FILES)
+    .map(([rel, n]) => `  ${rel} (${plural(n, 'hit')})`);
+  if (perFile.size > SEARCH_MAX_FILES) {
+    fileLines.push(
+      `  … and ${perFile.size - SEARCH_MAX_FILES} more files: narrow the pattern, path or glob.`,
+    );
+  }
+  const capped = totalHits > hits.length;
+  const hitsHeader = capped
+    ? `Hits (the first ${hits.length} of ${totalHits}: narrow the pattern, path or glob, or search one of the files above, to see the rest):`
+    : 'Hits:';
   return {
-    output: [...hits, summary].join('\n'),
-    brief: `${hits.length}${capped ? '+' : ''} hits`,
+    output: [header, 'Files:', ...fileLines, hitsHeader, ...hits].join('\n'),
+    brief: `${totalHits} hits in ${plural(perFile.size, 'file')}`,
   };
 }

@@ -1,7 +1,12 @@
-/** write_file: create or overwrite a whole file (parent directories are created). */
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+/**
+ * write_file: create or overwrite a whole file (parent directories are created). The content is
+ * syntax-checked first (when the language is supported): content that does not parse is
+ * rejected, and nothing is written, unless the file it replaces did not parse either.
+ */
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AvatarError } from '../../../../core/errors.ts';
+import { syntaxGate } from '../syntax-gate.ts';
 import { plural, splitLines } from '../text.ts';
 import type { ToolContext, ToolResult } from '../types.ts';
 
@@ -16,6 +21,8 @@ export async function writeFileTool(ctx: ToolContext, args: WriteFileArgs): Prom
     throw new AvatarError('TOOL_INVALID', 'path must name a file, not the repository root');
   const st = await stat(target.abs).catch(() => undefined);
   if (st?.isDirectory()) throw new AvatarError('TOOL_INVALID', `${target.rel} is a directory, not a file`);
+  const before = st ? await readFile(target.abs, 'utf8').catch(() => undefined) : undefined;
+  const gate = await syntaxGate(ctx, target.rel, args.content, before, 'write');
   try {
     await mkdir(path.dirname(target.abs), { recursive: true });
   } catch (err) {
@@ -35,7 +42,7 @@ export async function writeFileTool(ctx: ToolContext, args: WriteFileArgs): Prom
   const bytes = Buffer.byteLength(args.content, 'utf8');
   const verb = st ? 'overwrote' : 'created';
   return {
-    output: `${verb} ${target.rel} (${plural(lines, 'line')}, ${plural(bytes, 'byte')})`,
-    brief: `${verb}, ${plural(lines, 'line')}`,
+    output: `${verb} ${target.rel} (${plural(lines, 'line')}, ${plural(bytes, 'byte')})${gate.note}`,
+    brief: `${verb}, ${plural(lines, 'line')}${gate.brief}`,
   };
 }

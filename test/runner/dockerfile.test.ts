@@ -1,0 +1,152 @@
+/**
+ * The runner image without Docker (there is none here): the Dockerfile's shape (Node 20 slim in
+ * every stage, git and CA certificates installed, production dependencies only, a non-root user,
+ * the entry point the CLI really has), the build context (.dockerignore keeps out what it should
+ * and none of the files the runner imports), and the `runner-aws --check` step the build runs.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { build } from 'esbuild';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../helpers/world.ts';
+
+const DOCKERFILE = path.join(REPO_ROOT, 'container/runner/Dockerfile');
+const DOCKERIGNORE = path.join(REPO_ROOT, '.dockerignore');
+
+interface Instruction {
+  op: string;
+  args: string;
+}
+
+/** Instructions of a Dockerfile (comments dropped, continuation lines joined). */
+function parseDockerfile(text: string): Instruction[] {
+  const joined = text
+    .split('\n')
+    .filter((l) => !/^\s*#/.test(l))
+    .join('\n')
+    .replace(/\\\n/g, ' ');
+  return joined
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((l) => {
+      const m = /^(\S+)\s*(.*)$/.exec(l)!;
+      return { op: m[1]!.toUpperCase(), args: m[2]!.replace(/\s+/g, ' ') };
+    });
+}
+
+/** The patterns of .dockerignore, and whether one keeps a repository path out of the context. */
+function ignorePatterns(): string[] {
+  return readFileSync(DOCKERIGNORE, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+}
+function ignored(rel: string, patterns: string[]): boolean {
+  const parts = rel.split('/');
+  return patterns.some((p) => {
+    if (p.startsWith('**/')) {
+      const name = p.slice(3);
+      if (name.startsWith('*.')) return rel.endsWith(name.slice(1));
+      return parts.includes(name);
+    }
+    return rel === p || rel.startsWith(`${p}/`);
+  });
+}
+
+describe('runner Dockerfile', () => {
+  const steps = parseDockerfile(readFileSync(DOCKERFILE, 'utf8'));
+  const froms = steps.filter((s) => s.op === 'FROM');
+  const finalStage = steps.slice(steps.lastIndexOf(froms.at(-1)!));
+
+  it('is multi-stage on Node 20 slim (bookworm)', () => {
+    expect(froms.length).toBeGreaterThanOrEqual(2);
+    for (const f of froms) expect(f.args).toMatch(/^node:20-bookworm-slim\b/);
+  });
+
+  it('installs production dependencies only, from the lock file', () => {
+    const npm = steps.find((s) => s.op === 'RUN' && s.args.includes('npm ci'));
+    expect(npm?.args).toMatch(/npm ci --omit=dev/);
+    expect(steps.some((s) => s.op === 'COPY' && /package\.json package-lock\.json/.test(s.args))).toBe(true);
+  });
+
+  it('has git and the CA certificates in the final image', () => {
+    const apt = finalStage.find((s) => s.op === 'RUN' && s.args.includes('apt-get install'));
+    expect(apt?.args).toMatch(/\bgit\b/);
+    expect(apt?.args).toMatch(/\bca-certificates\b/);
+    expect(apt?.args).toMatch(/--no-install-recommends/);
+    expect(apt?.args).toMatch(/rm -rf \/var\/lib\/apt\/lists/);
+  });
+
+  it('runs as a non-root user from /work, with no health check', () => {
+    const users = finalStage.filter((s) => s.op === 'USER');
+    expect(users.length).toBeGreaterThan(0);
+    const user = users.at(-1)!.args;
+    expect(user).not.toMatch(/^(root|0)(:|$)/);
+    const entryIndex = finalStage.findIndex((s) => s.op === 'ENTRYPOINT');
+    expect(finalStage.indexOf(users.at(-1)!)).toBeLessThan(entryIndex);
+    expect(finalStage.filter((s) => s.op === 'WORKDIR').at(-1)?.args).toBe('/work');
+    expect(finalStage.find((s) => s.op === 'HEALTHCHECK')?.args).toBe('NONE');
+  });
+
+  it('enters the AWS runner through the CLI, whose files exist', () => {
+    const entry = finalStage.find((s) => s.op === 'ENTRYPOINT')!;
+    const argv = JSON.parse(entry.args) as string[];
+    expect(argv).toEqual(['/usr/bin/tini', '--', 'node', '/app/bin/numa-avatar.mjs', 'runner-aws']);
+    // /app is the repository root in the image.
+    expect(existsSync(path.join(REPO_ROOT, 'bin/numa-avatar.mjs'))).toBe(true);
+    expect(existsSync(path.join(REPO_ROOT, 'container/runner/aws-main.ts'))).toBe(true);
+    expect(readFileSync(path.join(REPO_ROOT, 'cli/main.ts'), 'utf8')).toMatch(/command\('runner-aws'/);
+    // The build checks the runner the way the entry point starts it.
+    expect(
+      finalStage.some((s) => s.op === 'RUN' && s.args === 'node /app/bin/numa-avatar.mjs runner-aws --check'),
+    ).toBe(true);
+  });
+
+  it('the .dockerignore keeps out what the image does not need', () => {
+    const patterns = ignorePatterns();
+    for (const p of ['.git', '**/node_modules', '**/cdk.out', '**/.numa-avatar', 'test', '**/fixtures']) {
+      expect(patterns).toContain(p);
+    }
+  });
+
+  it('the build context holds every source file the runner entry imports', async () => {
+    // The CLI and everything it imports (the runner-aws command's dynamic import included), npm
+    // packages aside: none may be left out of the image.
+    const result = await build({
+      entryPoints: [path.join(REPO_ROOT, 'bin/numa-avatar.mjs')],
+      bundle: true,
+      write: false,
+      metafile: true,
+      platform: 'node',
+      format: 'esm',
+      packages: 'external',
+      logLevel: 'silent',
+      outdir: path.join(REPO_ROOT, '.work', 'dockerfile-test'),
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs).toContain('container/runner/aws-main.ts');
+    expect(inputs).toContain('container/runner/code-cache.ts');
+    const patterns = ignorePatterns();
+    expect(inputs.filter((f) => ignored(f, patterns))).toEqual([]);
+    // The stack's own exclude list (applied on top of .dockerignore) must not drop any either.
+    const { RUNNER_IMAGE_EXCLUDE } = await import('../../infra/constructs/runner.ts');
+    expect(inputs.filter((f) => ignored(f, RUNNER_IMAGE_EXCLUDE))).toEqual([]);
+    expect(ignored('test/runner/x.ts', patterns)).toBe(true);
+  });
+
+  it('`runner-aws --check` (the build step) loads the runner and finds git and tar', () => {
+    const r = spawnSync(
+      process.execPath,
+      [path.join(REPO_ROOT, 'bin/numa-avatar.mjs'), 'runner-aws', '--check'],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^runner check: git version \d/);
+    expect(r.stdout).toMatch(/tar/);
+  });
+});
