@@ -50,10 +50,12 @@ export class Storage extends Construct {
   }
 
   /**
-   * Grants object actions per key prefix (`{ 'runs/': ['s3:GetObject'] }`) and one s3:ListBucket
-   * limited to those prefixes. The list grant is what makes a read of a missing key answer 404
-   * (NoSuchKey, which the adapters treat as "absent") instead of 403: S3 decides that by checking
-   * ListBucket with the key as s3:prefix.
+   * Grants object actions per key prefix (`{ 'runs/': ['s3:GetObject'] }`) and s3:ListBucket on the
+   * bucket. The list grant is what makes a read of a missing key answer 404 (NoSuchKey, which the
+   * adapters treat as "absent") instead of 403. It is deliberately not narrowed with an `s3:prefix`
+   * condition: whether S3 honours such a condition for that 404 decision is not documented, and a
+   * role that gets 403 for its first cursor or dispatch-record read would fail every invocation.
+   * What it reveals is key names in this stack's own bucket (task and run ids, cache hashes).
    */
   grantPrefixes(grantee: iam.IGrantable, access: Record<string, ObjectAction[]>): void {
     const prefixes = Object.keys(access);
@@ -75,7 +77,6 @@ export class Storage extends Construct {
       new iam.PolicyStatement({
         actions: ['s3:ListBucket'],
         resources: [this.bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': prefixes.map((p) => `${p}*`) } },
       }),
     );
   }
