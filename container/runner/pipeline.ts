@@ -33,7 +33,8 @@ export interface Developer {
   develop(): Promise<AgentOutcome>;
   repair(failure: TestRunResult): Promise<AgentOutcome>;
   readonly filesTouched: ReadonlySet<string>;
-  readonly stats: { steps: number; promptTokens: number; completionTokens: number; modelCalls: number };
+  /** One line for the run's summary: files changed, steps, tokens, cost, model and tool time. */
+  summary(): string;
 }
 
 export interface DeveloperContext {
@@ -307,10 +308,9 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       `pushed ${commit.slice(0, 12)} to ${branch}: ${diffStat.files} file(s), +${diffStat.insertions} -${diffStat.deletions}`,
     );
     verify.logReport();
-    const st = developer.stats;
     log(
       `summary: ${outcome.summary ? firstLine(outcome.summary) + '; ' : ''}${verify.summaryText()}; ` +
-        `${(developer as { summary?: () => string }).summary?.() ?? `${st.steps} agent steps, ${st.modelCalls} model calls, ${st.promptTokens}+${st.completionTokens} tokens`}, ${round} repair round(s)`,
+        `${developer.summary()}, ${round} repair round(s)`,
     );
     const result = await finish('done', { branch, commit, diffStat }, statuses.done);
     if (deps.codeCache) await saveToCodeCache(deps.codeCache, repoUrl, repoDir, deps.logger);

@@ -235,11 +235,16 @@ export function renderIntro(brief: TaskBrief, context: TaskContext, budgetTokens
 }
 
 export function repairMessage(failure: TestRunResult, output: string): string {
+  // No duration or other run-to-run noise here: an identical re-run must hit the model cache.
+  const opening =
+    failure.kind === 'gates'
+      ? 'The quality gates before commit found problems in the files you changed.'
+      : `The project's tests fail after your change: \`${failure.command}\` exited with ${failure.exitCode ?? 'no exit code'}.`;
   return [
-    `The project's tests fail after your change: \`${failure.command}\` exited with ${failure.exitCode ?? 'no exit code'} after ${(failure.durationMs / 1000).toFixed(1)} s.`,
+    opening,
     'Find the cause and fix it (change a test only when it is wrong for the task), run run_tests again, then call finish.',
     '',
-    'End of the test output:',
+    failure.kind === 'gates' ? 'What they found:' : 'End of the test output:',
     output || '(no output)',
   ].join('\n');
 }

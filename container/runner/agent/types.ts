@@ -1,17 +1,20 @@
 /** Types shared by the agent loop and its tools (agent.ts re-exports the public ones). */
 import type { Redactor } from '../../../core/redact.ts';
+import type { TestRunResult as TestCommandResult } from '../testing/run.ts';
 import type { SyntaxCheck } from '../syntax/index.ts';
 import type { CommandPolicy } from './commands.ts';
 import type { RepoPaths } from './paths.ts';
 
-export interface TestRunResult {
-  passed: boolean;
-  command: string;
-  exitCode: number | null;
-  /** The tail of the output. */
-  output: string;
-  durationMs: number;
-}
+/**
+ * What the agent sees of a test run: the test runner's result less its own details. `kind` says
+ * whether the problem came from the tests or from the quality gates before commit.
+ */
+export type TestRunResult = Pick<
+  TestCommandResult,
+  'passed' | 'command' | 'exitCode' | 'output' | 'durationMs'
+> & {
+  kind?: 'tests' | 'gates';
+};
 
 /**
  * The run's limits. Each one that is reached ends the run `failed` (AGENT_LIMIT) with a reason that

@@ -382,6 +382,7 @@ export class Verifier {
       request: {
         passed: false,
         command: 'quality gates before commit (syntax, lint)',
+        kind: 'gates',
         exitCode: 1,
         durationMs: 0,
         output: cap(
