@@ -7,10 +7,7 @@
  * dead-lettered) succeeds.
  */
 import middy from '@middy/core';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { ECSClient } from '@aws-sdk/client-ecs';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -21,7 +18,7 @@ import { describeError } from '../../core/errors.ts';
 import type { Logger as CoreLogger } from '../../core/log.ts';
 import type { NumaClientOptions } from '../../core/numa/client.ts';
 import { systemClock, type BlobStore, type Clock } from '../../core/ports.ts';
-import { awsClientConfig, s3ClientConfig, type AwsClientConfigOptions } from '../../adapters/aws/clients.ts';
+import { awsClientConfig, type AwsClientConfigOptions } from '../../adapters/aws/clients.ts';
 import {
   EcsLauncher,
   isRetryableLaunchError,
@@ -33,8 +30,7 @@ import { readDispatcherEnv, type Env } from '../common/env.ts';
 import { lazy } from '../common/lazy.ts';
 import { createLogger, sharedRedactor, toCoreLogger } from '../common/logger.ts';
 import { createMetrics, metricSink } from '../common/metrics.ts';
-import { createNumaClient } from '../common/numa.ts';
-import { SecretCache } from '../common/secrets.ts';
+import { createFunctionClients } from '../common/clients.ts';
 import { Dispatcher, type DispatcherDeps, type DispatchOutcome, type RunnerLauncher } from './dispatch.ts';
 import { sqsDispatchSender } from './sqs-send.ts';
 
@@ -72,25 +68,20 @@ export async function dispatcherRuntimeFromEnv(
   },
 ): Promise<DispatcherRuntime> {
   const cfg = readDispatcherEnv(env);
-  // Only the clients this function uses (each SDK client adds to the bundle).
-  const aws = {
-    s3: new S3Client(s3ClientConfig(o.aws)),
-    sqs: new SQSClient(awsClientConfig(o.aws)),
-    ecs: new ECSClient(awsClientConfig(o.aws)),
-    secrets: new SecretsManagerClient(awsClientConfig(o.aws)),
-  };
-  const secrets = new SecretCache({ client: aws.secrets, redactor: sharedRedactor });
-  const client = await createNumaClient({
-    env: cfg,
-    secrets,
-    logger: o.log,
-    client: { timeoutMs: 10_000, maxAttempts: 3, backoff: { baseMs: 300, capMs: 3000 }, ...o.numaClient },
+  const {
+    s3,
+    sqs,
+    numa: client,
+  } = await createFunctionClients(cfg, o, {
+    timeoutMs: 10_000,
+    maxAttempts: 3,
+    backoff: { baseMs: 300, capMs: 3000 },
   });
-  const queue = new SqsTaskQueue({ client: aws.sqs, queueUrl: cfg.queueUrl, dlqUrl: cfg.dlqUrl });
-  const send = sqsDispatchSender(aws.sqs, cfg.queueUrl);
-  const blobs: BlobStore = new S3BlobStore({ client: aws.s3, bucket: cfg.bucket });
+  const queue = new SqsTaskQueue({ client: sqs, queueUrl: cfg.queueUrl, dlqUrl: cfg.dlqUrl });
+  const send = sqsDispatchSender(sqs, cfg.queueUrl);
+  const blobs: BlobStore = new S3BlobStore({ client: s3, bucket: cfg.bucket });
   const launcher = new EcsLauncher({
-    client: aws.ecs,
+    client: new ECSClient(awsClientConfig(o.aws)),
     cluster: cfg.clusterArn,
     taskDefinition: cfg.taskDefinitionArn,
     containerName: cfg.containerName,

@@ -7,9 +7,6 @@
  * Metrics: RunnerCrashes, Requeued.
  */
 import middy from '@middy/core';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
@@ -19,14 +16,13 @@ import { describeError } from '../../core/errors.ts';
 import type { Logger as CoreLogger } from '../../core/log.ts';
 import type { NumaClientOptions } from '../../core/numa/client.ts';
 import { systemClock, type Clock } from '../../core/ports.ts';
-import { awsClientConfig, s3ClientConfig, type AwsClientConfigOptions } from '../../adapters/aws/clients.ts';
+import type { AwsClientConfigOptions } from '../../adapters/aws/clients.ts';
 import { S3BlobStore } from '../../adapters/aws/s3-blob-store.ts';
 import { readStoppedEnv, type Env } from '../common/env.ts';
 import { lazy } from '../common/lazy.ts';
 import { createLogger, sharedRedactor, toCoreLogger } from '../common/logger.ts';
+import { createFunctionClients } from '../common/clients.ts';
 import { createMetrics, metricSink } from '../common/metrics.ts';
-import { createNumaClient } from '../common/numa.ts';
-import { SecretCache } from '../common/secrets.ts';
 import { handleStoppedTask, type StoppedDeps, type StoppedOutcome } from './settle.ts';
 import { sqsDispatchSender } from './sqs-send.ts';
 
@@ -49,22 +45,18 @@ export async function stoppedRuntimeFromEnv(
   o: Pick<StoppedHandlerOptions, 'aws' | 'numaClient' | 'clock'> & { log: CoreLogger },
 ): Promise<StoppedRuntime> {
   const cfg = readStoppedEnv(env);
-  // Only the clients this function uses (each SDK client adds to the bundle).
-  const aws = {
-    s3: new S3Client(s3ClientConfig(o.aws)),
-    sqs: new SQSClient(awsClientConfig(o.aws)),
-    secrets: new SecretsManagerClient(awsClientConfig(o.aws)),
-  };
-  const secrets = new SecretCache({ client: aws.secrets, redactor: sharedRedactor });
-  const client = await createNumaClient({
-    env: cfg,
-    secrets,
-    logger: o.log,
-    client: { timeoutMs: 10_000, maxAttempts: 4, backoff: { baseMs: 500, capMs: 5000 }, ...o.numaClient },
+  const {
+    s3,
+    sqs,
+    numa: client,
+  } = await createFunctionClients(cfg, o, {
+    timeoutMs: 10_000,
+    maxAttempts: 4,
+    backoff: { baseMs: 500, capMs: 5000 },
   });
   return {
-    blobs: new S3BlobStore({ client: aws.s3, bucket: cfg.bucket }),
-    send: sqsDispatchSender(aws.sqs, cfg.queueUrl),
+    blobs: new S3BlobStore({ client: s3, bucket: cfg.bucket }),
+    send: sqsDispatchSender(sqs, cfg.queueUrl),
     client,
     clock: o.clock ?? systemClock,
     settings: {

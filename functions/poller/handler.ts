@@ -14,9 +14,6 @@
  *   PollErrors (1 per failed poll, and at least 1 when the invocation had no successful poll).
  */
 import middy from '@middy/core';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
@@ -29,15 +26,14 @@ import type { NumaClient, NumaClientOptions } from '../../core/numa/client.ts';
 import { runPollLoop } from '../../core/polling/loop.ts';
 import type { CursorState } from '../../core/polling/poller.ts';
 import { systemClock, type Clock, type TaskQueue, type VersionedStore } from '../../core/ports.ts';
-import { awsClientConfig, s3ClientConfig, type AwsClientConfigOptions } from '../../adapters/aws/clients.ts';
+import type { AwsClientConfigOptions } from '../../adapters/aws/clients.ts';
 import { S3VersionedStore } from '../../adapters/aws/s3-versioned-store.ts';
 import { SqsTaskQueue } from '../../adapters/aws/sqs-queue.ts';
 import { readPollerEnv, type Env, type PollerEnv } from '../common/env.ts';
 import { lazy } from '../common/lazy.ts';
-import { createLogger, sharedRedactor, toCoreLogger } from '../common/logger.ts';
+import { createLogger, toCoreLogger } from '../common/logger.ts';
 import { createMetrics, METRIC, metricSink, type MetricSink } from '../common/metrics.ts';
-import { createNumaClient } from '../common/numa.ts';
-import { SecretCache } from '../common/secrets.ts';
+import { createFunctionClients } from '../common/clients.ts';
 
 export const CURSOR_KEY = 'state/cursor.json';
 
@@ -165,24 +161,18 @@ export async function pollerRuntimeFromEnv(
   o: { aws?: AwsClientConfigOptions; log: CoreLogger; numaClient?: Partial<NumaClientOptions> },
 ): Promise<PollerRuntime> {
   const cfg = readPollerEnv(env);
-  // Only the clients this function uses (each SDK client adds to the bundle).
-  const aws = {
-    s3: new S3Client(s3ClientConfig(o.aws)),
-    sqs: new SQSClient(awsClientConfig(o.aws)),
-    secrets: new SecretsManagerClient(awsClientConfig(o.aws)),
-  };
-  const secrets = new SecretCache({ client: aws.secrets, redactor: sharedRedactor });
-  const client = await createNumaClient({
-    env: cfg,
-    secrets,
-    logger: o.log,
-    // A poll takes wait + this at most: well inside the safety margin.
-    client: { timeoutMs: Math.max(1000, (cfg.safetyMarginSeconds * 1000) / 2), ...o.numaClient },
+  // A poll takes wait + the client timeout at most: well inside the safety margin.
+  const {
+    s3,
+    sqs,
+    numa: client,
+  } = await createFunctionClients(cfg, o, {
+    timeoutMs: Math.max(1000, (cfg.safetyMarginSeconds * 1000) / 2),
   });
   return {
     client,
-    queue: new SqsTaskQueue({ client: aws.sqs, queueUrl: cfg.queueUrl, dlqUrl: cfg.dlqUrl }),
-    cursor: new S3VersionedStore<CursorState>({ client: aws.s3, bucket: cfg.bucket, key: CURSOR_KEY }),
+    queue: new SqsTaskQueue({ client: sqs, queueUrl: cfg.queueUrl, dlqUrl: cfg.dlqUrl }),
+    cursor: new S3VersionedStore<CursorState>({ client: s3, bucket: cfg.bucket, key: CURSOR_KEY }),
     settings: cfg,
   };
 }
