@@ -42,3 +42,23 @@ export function scrubEnv(env: NodeJS.ProcessEnv, extra: Record<string, string> =
   out.GIT_TERMINAL_PROMPT = '0';
   return { ...out, ...extra };
 }
+
+/**
+ * scrubEnv for the commands the agent controls (run_command, the project's tests, setup steps and
+ * quality gates): it also drops every variable whose value holds a secret whatever its name, that
+ * is every value the run's redactor would change: a configured token or key (the backend token
+ * under `BACKEND=…`), credentials in a URL (`DATABASE_URL=https://user:pw@…`), a well-known token
+ * format (`ghp_…`, `sk-…`, `AKIA…`). Output redaction alone would not do: a command can print a
+ * value encoded (`env | base64`) or use it.
+ */
+export function scrubAgentEnv(
+  env: NodeJS.ProcessEnv,
+  redactor: { redact(text: string): string },
+  extra: Record<string, string> = {},
+): NodeJS.ProcessEnv {
+  const out = scrubEnv(env);
+  for (const [k, v] of Object.entries(out)) {
+    if (v !== undefined && redactor.redact(v) !== v) delete out[k];
+  }
+  return { ...out, ...extra };
+}

@@ -2,6 +2,7 @@
  * The task message: what travels on the task queue, local or SQS. The poller builds it from a
  * topic message; a person builds it by hand for a re-run (`{"task_id": 123, "reason": "..."}`).
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { AvatarError } from './errors.ts';
 
@@ -89,9 +90,20 @@ export function describeType(v: unknown): string {
   return typeof v;
 }
 
+/**
+ * The longest key messageKey returns: the AWS dispatcher's `dispatch_key` takes 200 characters, and
+ * the dispatch record `dispatch/<key>-a<attempt>.json` must fit in a file name (255 bytes).
+ */
+export const MESSAGE_KEY_MAX = 200;
+
 /** The deduplication/idempotency key of a message: one run per key. */
 export function messageKey(msg: TaskMessage, fallback: string): string {
-  return msg.message_id !== undefined
-    ? `topic-${msg.topic_id ?? 'x'}-msg-${msg.message_id}`
-    : `manual-${fallback}`;
+  const key =
+    msg.message_id !== undefined
+      ? `topic-${msg.topic_id ?? 'x'}-msg-${msg.message_id}`
+      : `manual-${fallback}`;
+  if (key.length <= MESSAGE_KEY_MAX) return key;
+  // Two ids of up to 128 characters make a longer key: its head, and a digest of all of it.
+  const digest = createHash('sha256').update(key).digest('hex').slice(0, 24);
+  return `${key.slice(0, MESSAGE_KEY_MAX - digest.length - 2)}-h${digest}`;
 }

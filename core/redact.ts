@@ -16,10 +16,12 @@ const PATTERNS: ReadonlyArray<[RegExp, string]> = [
   // Well-known token formats
   [/\bgh[pousr]_[A-Za-z0-9]{20,}\b/g, REDACTED],
   [/\bgithub_pat_[A-Za-z0-9_]{20,}\b/g, REDACTED],
-  [/\bglpat-[A-Za-z0-9_-]{20,}\b/g, REDACTED],
-  [/\bsk-[A-Za-z0-9_-]{16,}\b/g, REDACTED],
+  // (a token whose alphabet has "-" may end with one: \b would not match there, so the end is "no
+  // more token characters")
+  [/\bglpat-[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])/g, REDACTED],
+  [/\bsk-[A-Za-z0-9_-]{16,}(?![A-Za-z0-9_-])/g, REDACTED],
   [/\b(AKIA|ASIA)[A-Z0-9]{16}\b/g, REDACTED],
-  [/\bxox[abposr]-[A-Za-z0-9-]{10,}\b/g, REDACTED],
+  [/\bxox[abposr]-[A-Za-z0-9-]{10,}(?![A-Za-z0-9-])/g, REDACTED],
   // key=value / "key": "value" where the key says it is secret, also after a prefix as in
   // environment-style names (OPENAI_API_KEY=, AWS_SECRET_ACCESS_KEY=, GITHUB_TOKEN=, DB_PASSWORD=)
   [
@@ -39,18 +41,34 @@ export class Redactor {
   add(secret: string | undefined): void {
     if (!secret || secret.length < 4) return;
     this.secrets.add(secret);
-    // The same secret as it appears URL-encoded or base64-encoded (e.g. in a Basic header).
-    const encoded = encodeURIComponent(secret);
-    if (encoded !== secret) this.secrets.add(encoded);
+    // The same secret as it appears URL-encoded (in a URL's userinfo or query). A Basic header's
+    // base64 is caught by the `basic …` pattern below.
+    let encoded: string | undefined;
+    try {
+      encoded = encodeURIComponent(secret);
+    } catch {
+      encoded = undefined; // a lone surrogate: no URL-encoded form exists
+    }
+    if (encoded !== undefined && encoded !== secret) this.secrets.add(encoded);
   }
 
   redact(text: string): string {
+    let out = this.redactValues(text);
+    for (const [re, replacement] of PATTERNS) out = out.replace(re, replacement);
+    return out;
+  }
+
+  /**
+   * Removes the registered secret values only, not credential-shaped text: for repository content
+   * the agent reads (a fixture's `password = "changeme"` must stay quotable for an edit), where the
+   * avatar's own secrets must still never reach the model.
+   */
+  redactValues(text: string): string {
     let out = text;
     // Longest first, so a secret containing another is removed whole.
     for (const s of [...this.secrets].sort((a, b) => b.length - a.length)) {
       if (out.includes(s)) out = out.split(s).join(REDACTED);
     }
-    for (const [re, replacement] of PATTERNS) out = out.replace(re, replacement);
     return out;
   }
 
@@ -68,7 +86,20 @@ export class Redactor {
     if (typeof v === 'string') return this.redact(v);
     if (Array.isArray(v)) return v.map((x) => this.redactJson(x));
     if (v !== null && typeof v === 'object') {
-      return Object.fromEntries(Object.entries(v).map(([k, x]) => [this.redact(k), this.redactJson(x)]));
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) {
+        // Two keys may redact to the same text ("token=a" and "token=b"): both are kept.
+        const redacted = this.redact(k);
+        let key = redacted;
+        for (let n = 2; Object.hasOwn(out, key); n++) key = `${redacted} (${n})`;
+        Object.defineProperty(out, key, {
+          value: this.redactJson(x),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+      return out;
     }
     return v;
   }

@@ -5,10 +5,11 @@
  * preflight, which this server never grants).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIPv4, isIPv6, type AddressInfo } from 'node:net';
 import { AvatarError, describeError } from '../core/errors.ts';
 
 export interface StatusApiOptions {
+  /** A loopback address or `localhost` (default 127.0.0.1); anything else is refused. */
   host?: string;
   port: number;
   status: () => Promise<Record<string, unknown>> | Record<string, unknown>;
@@ -28,7 +29,25 @@ const MAX_DRAIN = 1024 * 1024;
 
 class BodyTooLarge extends Error {}
 
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) and `localhost`: the only hosts the status API listens on. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (h === 'localhost') return true;
+  if (isIPv4(h)) return h.startsWith('127.');
+  if (isIPv6(h)) return h === '::1' || h === '0:0:0:0:0:0:0:1' || /^::ffff:127\.\d+\.\d+\.\d+$/.test(h);
+  return false;
+}
+
 export async function startStatusApi(opts: StatusApiOptions): Promise<StatusApi> {
+  const host = opts.host ?? '127.0.0.1';
+  // POST /config can change where the tokens are sent (backend.url, model.base_url): it must never be
+  // reachable from another machine, whatever a caller passes (the Host check only stops DNS rebinding).
+  if (!isLoopbackHost(host)) {
+    throw new AvatarError(
+      'CONFIG_INVALID',
+      `status API host ${JSON.stringify(host)} refused: the status API listens on loopback only (127.0.0.1, ::1 or localhost), since POST /config changes where the tokens are sent`,
+    );
+  }
   const server: Server = createServer((req, res) => {
     handle(req, res, opts).catch((err: unknown) =>
       send(res, 500, { success: false, error: describeError(err) }),
@@ -36,11 +55,11 @@ export async function startStatusApi(opts: StatusApiOptions): Promise<StatusApi>
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host ?? '127.0.0.1', () => resolve());
+    server.listen(opts.port, host.replace(/^\[(.*)\]$/, '$1'), () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
+    url: `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`,
     port,
     close: () =>
       new Promise<void>((resolve) => {

@@ -12,6 +12,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { AvatarError, describeError, isAvatarError } from '../../core/errors.ts';
+import { scrubAgentEnv } from '../../core/env.ts';
 import { secretsOf, type Config } from '../../core/config/schema.ts';
 import type { Logger } from '../../core/log.ts';
 import type { TaskMessage } from '../../core/message.ts';
@@ -20,7 +21,7 @@ import type { Application, Task } from '../../core/numa/schemas.ts';
 import type { BlobStore } from '../../core/ports.ts';
 import type { Redactor } from '../../core/redact.ts';
 import type { AgentOutcome, TestRunResult } from './agent/agent.ts';
-import type { GitEngine } from './git/index.ts';
+import { credentialsFromUrl, type GitEngine } from './git/index.ts';
 import type { RunResult } from './outcome.ts';
 import { checkoutFromCodeCache, saveToCodeCache, type CodeCache } from './code-cache.ts';
 import { prepareIntro } from './context/intro.ts';
@@ -151,6 +152,10 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     const app = await client.getApplication(task.application_id, { signal });
     state.app = app;
     const repoUrl = app.git_repo_url;
+    // Credentials in the repository URL are a secret of this run from now on, wherever they appear
+    // (a token alone in the user part, as in https://TOKEN@github.com/…, is the secret too).
+    const inUrl = credentialsFromUrl(repoUrl);
+    if (inUrl) deps.redactor.add(inUrl.password || inUrl.username);
     log(`application ${app.id} ${app.name}: repository ${repoUrl}`);
 
     state.step = 'cloning';
@@ -212,6 +217,8 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       baseOid: state.baseOid,
       secrets: secretsOf(config),
       onSecret: (value) => deps.redactor.add(value),
+      // The project's own commands (setup, tests, gates) get no secret, by name or by value.
+      env: scrubAgentEnv(process.env, deps.redactor, { CI: 'true' }),
       log,
       step: (name) => {
         state.step = name;

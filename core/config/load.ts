@@ -153,19 +153,14 @@ export function setPath(obj: Json, dotted: string, value: unknown): void {
 export function mergeValues(base: Json, patch: Json): Json {
   const out: Json = { ...base };
   for (const [k, v] of Object.entries(patch)) {
-    const cur = out[k];
-    if (
-      v &&
-      typeof v === 'object' &&
-      !Array.isArray(v) &&
-      cur &&
-      typeof cur === 'object' &&
-      !Array.isArray(cur)
-    ) {
-      out[k] = mergeValues(cur as Json, v as Json);
-    } else {
-      out[k] = v;
-    }
+    const cur = Object.hasOwn(out, k) ? out[k] : undefined;
+    const merged =
+      v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)
+        ? mergeValues(cur as Json, v as Json)
+        : v;
+    // An own property whatever the key: assigning to "__proto__" would replace the object's
+    // prototype instead, and its values would reach validation (inherited) but never the file.
+    Object.defineProperty(out, k, { value: merged, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }

@@ -11,8 +11,16 @@
  * Idempotent per ECS task: a claim `stopped/<task id>.json` (put-if-absent) makes a duplicate event
  * do nothing. A failure half way leaves the claim in state "retry" with what was already done, so
  * the Lambda's retry finishes the job without reporting or re-queuing twice.
+ *
+ * Each call writes its claim with an owner id of its own: a put-if-absent that S3 carried out but
+ * whose answer was lost comes back as "already there" when the SDK retries it (412), and the call
+ * must recognise the claim as its own rather than take its own event for a duplicate. A claim
+ * another call holds ("handling", not stale) fails the call, so that Lambda tries again later
+ * (when it is "done": nothing to do; "retry" or stale: taken over), instead of dropping what may be
+ * the only event for a runner that died.
  */
-import { describeError } from '../../core/errors.ts';
+import { randomUUID } from 'node:crypto';
+import { AvatarError, describeError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import { messageKey, parseTaskMessage, type TaskMessage } from '../../core/message.ts';
 import type { NumaClient } from '../../core/numa/client.ts';
@@ -52,6 +60,8 @@ export interface StoppedDeps {
   metrics: MetricSink;
   settings: StoppedSettings;
   redactor?: Redactor;
+  /** The claim's owner id, one per call (default crypto.randomUUID). */
+  newId?: () => string;
 }
 
 export type StoppedOutcome =
@@ -65,6 +75,8 @@ interface Claim {
   state: 'handling' | 'retry' | 'done';
   taskArn: string;
   claimedAt: number;
+  /** The call that wrote it. */
+  owner?: string;
   reported?: boolean;
   requeued?: boolean;
   outcome?: string;
@@ -98,18 +110,21 @@ export async function handleStoppedTask(rawDetail: unknown, deps: StoppedDeps): 
 
   // Claim the stopped task: one handler per ECS task, whatever EventBridge delivers.
   const claimKey = stoppedClaimKey(detail.taskArn);
-  const now = deps.clock.now();
-  let claim: Claim = { state: 'handling', taskArn: detail.taskArn, claimedAt: now };
-  if (!(await deps.blobs.putIfAbsent(claimKey, JSON.stringify(claim)))) {
-    const existing = await loadClaim(deps.blobs, claimKey);
-    const stale = existing !== undefined && now - existing.claimedAt > (settings.staleClaimMs ?? 600_000);
-    if (existing && (existing.state === 'done' || (existing.state === 'handling' && !stale))) {
-      log.info('stopped event already handled; nothing to do', { state: existing.state });
-      return { kind: 'duplicate' };
+  const owner = (deps.newId ?? randomUUID)();
+  let claim: Claim;
+  try {
+    const got = await acquireClaim(deps, claimKey, detail.taskArn, owner, log);
+    if (got === 'duplicate') return { kind: 'duplicate' };
+    claim = got;
+  } catch (err) {
+    // A claim write whose answer was lost may still have been carried out: a claim of ours left
+    // "handling" would make every retry of this event wait for a call that has ended.
+    const mine = await loadClaim(deps.blobs, claimKey).catch(() => undefined);
+    if (mine?.owner === owner && mine.state === 'handling') {
+      const released: Claim = { ...mine, state: 'retry', error: describeError(err) };
+      await deps.blobs.put(claimKey, JSON.stringify(released)).catch(() => undefined);
     }
-    claim = { ...(existing ?? claim), state: 'handling', claimedAt: now };
-    log.warn('taking over an unfinished stopped-task claim', { previous_error: existing?.error });
-    await deps.blobs.put(claimKey, JSON.stringify(claim));
+    throw err;
   }
 
   try {
@@ -121,6 +136,44 @@ export async function handleStoppedTask(rawDetail: unknown, deps: StoppedDeps): 
     await deps.blobs.put(claimKey, JSON.stringify(failed)).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Puts this call's claim on the stopped task, or says why not: "duplicate" when the task is settled
+ * already; throws when another call holds a claim that is not stale.
+ */
+async function acquireClaim(
+  deps: StoppedDeps,
+  claimKey: string,
+  taskArn: string,
+  owner: string,
+  log: Logger,
+): Promise<Claim | 'duplicate'> {
+  const now = deps.clock.now();
+  const claim: Claim = { state: 'handling', taskArn, claimedAt: now, owner };
+  if (await deps.blobs.putIfAbsent(claimKey, JSON.stringify(claim))) return claim;
+  const existing = await loadClaim(deps.blobs, claimKey);
+  if (existing?.owner === owner) {
+    // Our own write, whose answer was lost: S3 has it, and the SDK's retry met it (412).
+    log.info("the stopped-task claim is this call's own (a retried conditional write)");
+    return existing;
+  }
+  if (existing?.state === 'done') {
+    log.info('stopped event already handled; nothing to do', { state: existing.state });
+    return 'duplicate';
+  }
+  const age = existing !== undefined ? now - existing.claimedAt : 0;
+  if (existing?.state === 'handling' && age <= (deps.settings.staleClaimMs ?? 600_000)) {
+    throw new AvatarError(
+      'AWS_FAILED',
+      `stopped task ${taskIdOfArn(taskArn)} is being settled by another call (claimed ${Math.round(age / 1000)} s ago); ` +
+        'failing so that Lambda tries again once that call has ended',
+    );
+  }
+  const taken: Claim = { ...(existing ?? claim), state: 'handling', claimedAt: now, owner };
+  log.warn('taking over an unfinished stopped-task claim', { previous_error: existing?.error });
+  await deps.blobs.put(claimKey, JSON.stringify(taken));
+  return taken;
 }
 
 interface SettleContext {

@@ -36,6 +36,13 @@ export interface ScriptedSession {
   turns: ScriptedTurn[];
   /** Start again from the first turn when the turns run out (several runs of the same task). */
   repeat?: boolean;
+  /**
+   * Pick each answer by the conversation's progress instead of consuming the turns in order: a
+   * request with k assistant messages gets turn k (0-based). Many conversations of this session
+   * can then run at once, and a conversation started over (a runner killed and run again, answers
+   * replayed from the model cache) still gets the turn it is at. `repeat` does not apply.
+   */
+  stateless?: boolean;
 }
 
 export interface ScriptedModelOptions {
@@ -140,14 +147,22 @@ export function startScriptedModel(opts: ScriptedModelOptions): Promise<Scripted
     all: ScriptedTurn[];
     queue: ScriptedTurn[];
     repeat: boolean;
+    stateless: boolean;
     match?: string;
   }
-  const main: Script = { label: 'the main script', all: opts.turns, queue: [...opts.turns], repeat: false };
+  const main: Script = {
+    label: 'the main script',
+    all: opts.turns,
+    queue: [...opts.turns],
+    repeat: false,
+    stateless: false,
+  };
   const sessions: Script[] = (opts.sessions ?? []).map((sess) => ({
     label: `session ${JSON.stringify(sess.match)}`,
     all: sess.turns,
     queue: [...sess.turns],
     repeat: sess.repeat === true,
+    stateless: sess.stateless === true,
     match: sess.match,
   }));
   const timers = new Set<NodeJS.Timeout>();
@@ -263,9 +278,18 @@ export function startScriptedModel(opts: ScriptedModelOptions): Promise<Scripted
     completions++;
     const model = typeof body.model === 'string' ? body.model : modelId;
     const script = scriptFor(body);
-    if (script.queue.length === 0 && script.repeat) script.queue = [...script.all];
-    let turn = script.queue.shift();
-    const turnNumber = script.all.length - script.queue.length;
+    let turn: ScriptedTurn | undefined;
+    let turnNumber: number;
+    if (script.stateless) {
+      const messages = Array.isArray(body.messages) ? (body.messages as ChatMessage[]) : [];
+      const index = messages.filter((m) => m?.role === 'assistant').length;
+      turn = script.all[index];
+      turnNumber = index + 1;
+    } else {
+      if (script.queue.length === 0 && script.repeat) script.queue = [...script.all];
+      turn = script.queue.shift();
+      turnNumber = script.all.length - script.queue.length;
+    }
     const where = script === main ? '' : ` (${script.label})`;
     if (!turn) {
       if (opts.onExhausted === 'finish') {
@@ -407,7 +431,7 @@ export function startScriptedModel(opts: ScriptedModelOptions): Promise<Scripted
       resolve({
         baseURL: `http://${host}:${addr.port}/v1`,
         requests: () => recorded.slice(),
-        remaining: () => [main, ...sessions].reduce((n, sc) => n + sc.queue.length, 0),
+        remaining: () => [main, ...sessions].reduce((n, sc) => n + (sc.stateless ? 0 : sc.queue.length), 0),
         errors: () => errors.slice(),
         close: () =>
           new Promise<void>((done) => {

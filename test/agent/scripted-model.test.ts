@@ -189,6 +189,36 @@ describe('scripted model server', () => {
     expect((err as Error).message).toMatch(/no scripted turns left \(session "ALPHA"\) \(2 were scripted/);
   });
 
+  it('a stateless session answers by the conversation’s progress: interleaved and restarted conversations', async () => {
+    const s = await start({
+      turns: [],
+      sessions: [{ match: 'GAMMA', turns: [{ content: 'g1' }, { content: 'g2' }], stateless: true }],
+    });
+    const client = clientFor(s.baseURL, 0);
+    const ask = async (assistantTurns: number) =>
+      (
+        await client.chat.completions.create({
+          model: 'm',
+          messages: [
+            { role: 'user', content: 'Task: GAMMA' },
+            ...Array.from({ length: assistantTurns }, (_, i) => ({
+              role: 'assistant' as const,
+              content: `a${i}`,
+            })),
+          ],
+        })
+      ).choices[0]?.message.content;
+    // Two conversations interleaved, then one started over: each gets the turn it is at.
+    expect(await ask(0)).toBe('g1');
+    expect(await ask(0)).toBe('g1');
+    expect(await ask(1)).toBe('g2');
+    expect(await ask(0)).toBe('g1');
+    expect(await ask(1)).toBe('g2');
+    expect(s.remaining()).toBe(0);
+    const err = await ask(2).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/no scripted turns left \(session "GAMMA"\) \(2 were scripted/);
+  });
+
   it('answers a delayed turn, and close() does not wait for pending delays', async () => {
     const s = await start({
       turns: [

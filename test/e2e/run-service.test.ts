@@ -121,8 +121,11 @@ describe('numa-avatar run (end to end)', () => {
     expect(dead).toHaveLength(1);
     expect(await readFile(path.join(deadDir, dead[0]!), 'utf8')).toMatch(/task_id: missing/);
 
-    // 2. /status answers, without secrets.
-    const statusText = await (await fetch(`http://127.0.0.1:${statusPort}/status`)).text();
+    // 2. /status answers, without secrets. A runner reports its final status a moment before its
+    // process exits and the service settles it, so wait for the count to come back to 0.
+    const statusNow = async () => (await fetch(`http://127.0.0.1:${statusPort}/status`)).text();
+    await expect.poll(async () => JSON.parse(await statusNow()).tasks_running, { timeout: 15_000 }).toBe(0);
+    const statusText = await statusNow();
     const status = JSON.parse(statusText) as Record<string, unknown>;
     expect(status).toMatchObject({ status: 'running', avatar_id: 'avatar_001', tasks_running: 0 });
     for (const secret of [GIT_TOKEN, API_TOKEN, MODEL_KEY]) expect(statusText).not.toContain(secret);

@@ -458,7 +458,9 @@ describe('least privilege', () => {
         if (actions.includes('s3:ListBucket')) {
           expect(actions).toEqual(['s3:ListBucket']);
           // On the bucket itself, never on objects or on `*`.
-          expect(asList(s.Resource as unknown).map(flatten)).toEqual([expect.stringMatching(/^\$\{StorageBucket[^}/]*\.Arn\}$/)]);
+          expect(asList(s.Resource as unknown).map(flatten)).toEqual([
+            expect.stringMatching(/^\$\{StorageBucket[^}/]*\.Arn\}$/),
+          ]);
           listed = true;
           continue;
         }

@@ -372,7 +372,14 @@ export class AgentSession {
     }
     this.started = true;
     this.history.push({ role: 'system', content: systemPrompt(this.opts.brief) }, 0, 'head');
-    this.history.push({ role: 'user', content: this.opts.intro ?? briefMessage(this.opts.brief) }, 0, 'head');
+    this.history.push(
+      {
+        role: 'user',
+        content: this.opts.redactor.redactValues(this.opts.intro ?? briefMessage(this.opts.brief)),
+      },
+      0,
+      'head',
+    );
     this.log(`agent: developing task ${this.opts.brief.taskId} with ${this.opts.model}`);
     return this.run();
   }
@@ -655,7 +662,9 @@ export class AgentSession {
       }
       const durationMs = this.now() - started;
       this.stats.toolMs += durationMs;
-      output = capText(output, this.limits.maxOutputChars);
+      // The run's secrets never reach the model, whatever the tool read (run_command and run_tests
+      // also redact credential-shaped text; file contents keep it, so that edits can quote them).
+      output = capText(this.opts.redactor.redactValues(output), this.limits.maxOutputChars);
       if (ok) {
         this.errorsInARow = 0;
         if (repeats > 2 && this.sameCallsInARow === repeats - 1) {

@@ -69,9 +69,18 @@ function segmentProblem(seg: string): string | undefined {
   return undefined;
 }
 
+/** What a non-string "path" was, without calling its toString (which may throw or lie). */
+function describeNonString(input: unknown): string {
+  if (input === null) return 'null';
+  if (Array.isArray(input)) return 'an array';
+  if (typeof input === 'object') return 'an object';
+  if (typeof input === 'function') return 'a function';
+  return `${typeof input} ${String(input)}`.slice(0, 60);
+}
+
 /** The lexical checks; returns the normalised relative path ('' for the root). */
 export function normalizeRepoPath(input: unknown): string {
-  if (typeof input !== 'string') refuse(String(input), 'a path must be a string');
+  if (typeof input !== 'string') refuse(`(${describeNonString(input)})`, 'a path must be a string');
   const raw = input.trim();
   if (raw.includes('\0')) refuse(input, 'it contains a NUL byte');
   if (raw.includes('\\')) refuse(input, 'it contains a backslash (use forward slashes "/")');

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { AvatarError } from '../../../core/errors.ts';
 import { credentialsFromUrl, stripCredentials } from './auth.ts';
 import { gitError, redactorFor } from './errors.ts';
+import { assertConfigAllowed } from './config-guard.ts';
 import { byPath, normalizeRepoPath } from './paths.ts';
 import { createOriginGuard } from './origin.ts';
 import { createGitRunner } from './process.ts';
@@ -36,7 +37,18 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
     return opts.auth?.(url) ?? embedded.get(clean);
   };
 
-  const git = (args: string[], runOpts: GitRunOptions) => runner.run(args, runOpts);
+  /** Every call in a repository first checks that its config holds only what the runner allows (config-guard.ts). */
+  const git = async (args: string[], runOpts: GitRunOptions) => {
+    if (runOpts.cwd !== undefined) {
+      const listed = await runner.run(['config', '--local', '--list', '-z'], {
+        cwd: runOpts.cwd,
+        okCodes: [0, 1],
+        what: 'reading the repository configuration',
+      });
+      assertConfigAllowed(runOpts.cwd, listed.stdout);
+    }
+    return runner.run(args, runOpts);
+  };
 
   const origins = createOriginGuard();
 

@@ -1,8 +1,8 @@
 /**
  * Running the `git` binary: spawn without a shell, a timeout, an environment without inherited
- * secrets, hooks and fsmonitor switched off, and credentials (when a remote needs them) handed to
- * that one child process only, through an inline credential helper that reads them from its
- * environment and answers only for the expected protocol and host.
+ * secrets, hooks and fsmonitor switched off, the user's global config ignored, and credentials
+ * (when a remote needs them) handed to that one child process only, through an inline credential
+ * helper that reads them from its environment and answers only for the expected protocol and host.
  */
 import { spawn } from 'node:child_process';
 import { scrubEnv } from '../../../core/env.ts';
@@ -89,6 +89,9 @@ export function createGitRunner(opts: {
         GIT_ASKPASS: '',
         LC_ALL: 'C',
         LANGUAGE: 'C',
+        // Never the user's global config (~/.gitconfig, ~/.config/git/config): the agent's commands
+        // can write the home folder, and git would obey an http.proxy or url.*.insteadOf found there.
+        GIT_CONFIG_GLOBAL: '/dev/null',
         ...runOpts.env,
       };
       const config = [

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { AvatarError } from '../../../../core/errors.ts';
-import { scrubEnv } from '../../../../core/env.ts';
+import { scrubAgentEnv } from '../../../../core/env.ts';
 import { HeadTail } from '../text.ts';
 import type { ToolContext, ToolResult } from '../types.ts';
 
@@ -156,7 +156,8 @@ export async function runCommand(ctx: ToolContext, args: RunCommandArgs): Promis
   const { ms, note } = commandTimeoutMs(ctx, args.timeout_s);
   const r = await execShell(args.command, {
     cwd: ctx.paths.root,
-    env: scrubEnv(ctx.baseEnv ?? process.env),
+    // Secret-named variables, and any whose value the redactor knows as (or sees shaped like) a secret.
+    env: scrubAgentEnv(ctx.baseEnv ?? process.env, ctx.redactor),
     timeoutMs: ms,
     maxOutputChars: ctx.limits.maxOutputChars,
     signal: ctx.signal,

@@ -34,9 +34,13 @@ export async function writeFileTool(ctx: ToolContext, args: WriteFileArgs): Prom
         { cause: err },
       );
     }
-    throw err;
+    throw nameTooLong(err, target.rel) ?? err;
   }
-  await writeFile(target.abs, args.content, 'utf8');
+  try {
+    await writeFile(target.abs, args.content, 'utf8');
+  } catch (err) {
+    throw nameTooLong(err, target.rel) ?? err;
+  }
   ctx.touched.add(target.rel);
   const lines = splitLines(args.content).length;
   const bytes = Buffer.byteLength(args.content, 'utf8');
@@ -45,4 +49,14 @@ export async function writeFileTool(ctx: ToolContext, args: WriteFileArgs): Prom
     output: `${verb} ${target.rel} (${plural(lines, 'line')}, ${plural(bytes, 'byte')})${gate.note}`,
     brief: `${verb}, ${plural(lines, 'line')}${gate.brief}`,
   };
+}
+
+/** A name the file system cannot hold (a part over 255 bytes): the model's mistake, said so. */
+function nameTooLong(err: unknown, rel: string): AvatarError | undefined {
+  if ((err as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') return undefined;
+  return new AvatarError(
+    'TOOL_INVALID',
+    `cannot create ${rel.length > 120 ? `${rel.slice(0, 120)}…` : rel}: a part of the path is too long for the file system (at most 255 bytes each)`,
+    { cause: err },
+  );
 }
