@@ -1,4 +1,5 @@
 /** Small helpers shared by the benchmark scripts: percentiles, formatting, a seeded PRNG. */
+import { mulberry32 } from '../../core/random.ts';
 
 /** Nearest-rank percentile (p in 0..100) of a non-empty list. */
 export function percentile(xs: readonly number[], p: number): number {
@@ -18,16 +19,7 @@ export const secs = (ms: number, digits = 2) => `${(ms / 1000).toFixed(digits)} 
 export const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 export const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}×`;
 
-/** mulberry32: a deterministic PRNG returning floats in [0, 1). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A deterministic PRNG returning floats in [0, 1) (mulberry32). */
+export const seeded = mulberry32;

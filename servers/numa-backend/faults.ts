@@ -5,6 +5,9 @@
  */
 import { AvatarError } from '../../core/errors.ts';
 import { describeType } from '../../core/message.ts';
+import { mulberry32 } from '../../core/random.ts';
+
+export { mulberry32 };
 
 export interface FaultOptions {
   /** Share (0..1) of /api responses answered 500, 502 or 503 instead. */
@@ -26,18 +29,6 @@ export interface FaultOptions {
 
 export type FaultKind = 'error' | 'delay' | 'malformed' | 'duplicate' | 'rateLimit';
 export const FAULT_KINDS: readonly FaultKind[] = ['error', 'delay', 'malformed', 'duplicate', 'rateLimit'];
-
-/** A deterministic PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const RATES = ['errorRate', 'delayRate', 'malformedRate', 'duplicateRate', 'rateLimitRate'] as const;
 const KNOWN = new Set<string>([...RATES, 'delayMs', 'retryAfterSeconds', 'paths']);

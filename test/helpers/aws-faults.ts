@@ -23,6 +23,7 @@
  * the middleware; clients the test itself uses to set up and inspect are `exempt()`.
  */
 import { createHash } from 'node:crypto';
+import { mulberry32 } from '../../core/random.ts';
 
 export type AwsService = 'sqs' | 's3' | 'ecs' | 'secretsmanager';
 export const AWS_SERVICES: readonly AwsService[] = ['sqs', 's3', 'ecs', 'secretsmanager'];
@@ -74,18 +75,6 @@ interface MiddlewareStackLike {
     ) => (args: { request: unknown }) => Promise<{ response: unknown; output?: unknown }>,
     options: { step: 'deserialize'; priority: 'low'; name: string },
   ): void;
-}
-
-/** A deterministic PRNG (mulberry32) returning floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { detectTestCommand } from '../testing/detect.ts';
 import { estimateTokens, truncateToTokens } from './budget.ts';
 import type { RepoFile } from './files.ts';
+import { ESLINT_CONFIG_FILES as ESLINT_CONFIGS } from '../testing/config-files.ts';
 
 export interface Command {
   tool: string;
@@ -232,25 +233,11 @@ function hasDep(info: RootInfo, name: string): boolean {
   );
 }
 
-async function firstExisting(info: RootInfo, names: string[]): Promise<string | undefined> {
+async function firstExisting(info: RootInfo, names: readonly string[]): Promise<string | undefined> {
   for (const n of names) if (await info.has(n)) return n;
   return undefined;
 }
 
-const ESLINT_CONFIGS = [
-  'eslint.config.js',
-  'eslint.config.mjs',
-  'eslint.config.cjs',
-  'eslint.config.ts',
-  'eslint.config.mts',
-  'eslint.config.cts',
-  '.eslintrc',
-  '.eslintrc.json',
-  '.eslintrc.js',
-  '.eslintrc.cjs',
-  '.eslintrc.yaml',
-  '.eslintrc.yml',
-];
 const PRETTIER_CONFIGS = [
   '.prettierrc',
   '.prettierrc.json',

@@ -13,6 +13,7 @@
 import { access, constants, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { runTestCommand } from '../../testing/run.ts';
+import { ESLINT_CONFIG_FILES as ESLINT_CONFIGS } from '../../testing/config-files.ts';
 
 export interface LinterPlan {
   name: string;
@@ -41,21 +42,6 @@ const JS = /\.(?:[cm]?[jt]sx?|vue|svelte)$/i;
 const PY = /\.pyi?$/i;
 const GO = /\.go$/i;
 const RS = /\.rs$/i;
-
-const ESLINT_CONFIGS = [
-  'eslint.config.js',
-  'eslint.config.mjs',
-  'eslint.config.cjs',
-  'eslint.config.ts',
-  'eslint.config.mts',
-  'eslint.config.cts',
-  '.eslintrc',
-  '.eslintrc.js',
-  '.eslintrc.cjs',
-  '.eslintrc.json',
-  '.eslintrc.yml',
-  '.eslintrc.yaml',
-];
 
 export interface DetectLintOptions {
   /** PATH to look for tools on (default process.env.PATH). */
