@@ -28,11 +28,11 @@ import { S3BlobStore } from '../../adapters/aws/s3-blob-store.ts';
 import { SqsTaskQueue } from '../../adapters/aws/sqs-queue.ts';
 import { readDispatcherEnv, type Env } from '../common/env.ts';
 import { lazy } from '../common/lazy.ts';
-import { createLogger, sharedRedactor, toCoreLogger } from '../common/logger.ts';
-import { createMetrics, metricSink } from '../common/metrics.ts';
+import { sharedRedactor } from '../common/logger.ts';
 import { createFunctionClients } from '../common/clients.ts';
 import { Dispatcher, type DispatcherDeps, type DispatchOutcome, type RunnerLauncher } from './dispatch.ts';
 import { sqsDispatchSender } from './sqs-send.ts';
+import { handlerTelemetry } from '../common/telemetry.ts';
 
 /** What stays the same for the container's life; a Dispatcher is made per batch from it. */
 export type DispatcherRuntime = Omit<DispatcherDeps, 'logger' | 'metrics'>;
@@ -106,10 +106,7 @@ export async function dispatcherRuntimeFromEnv(
 }
 
 export function createDispatcherHandler(opts: DispatcherHandlerOptions = {}) {
-  const logger = opts.logger ?? createLogger();
-  const metrics = opts.metrics ?? createMetrics();
-  const log = toCoreLogger(logger);
-  const sink = metricSink(metrics);
+  const { logger, metrics, log, sink } = handlerTelemetry(opts);
   const runtime = lazy(
     opts.init ??
       (() =>

@@ -20,11 +20,11 @@ import type { AwsClientConfigOptions } from '../../adapters/aws/clients.ts';
 import { S3BlobStore } from '../../adapters/aws/s3-blob-store.ts';
 import { readStoppedEnv, type Env } from '../common/env.ts';
 import { lazy } from '../common/lazy.ts';
-import { createLogger, sharedRedactor, toCoreLogger } from '../common/logger.ts';
+import { sharedRedactor } from '../common/logger.ts';
 import { createFunctionClients } from '../common/clients.ts';
-import { createMetrics, metricSink } from '../common/metrics.ts';
 import { handleStoppedTask, type StoppedDeps, type StoppedOutcome } from './settle.ts';
 import { sqsDispatchSender } from './sqs-send.ts';
+import { handlerTelemetry } from '../common/telemetry.ts';
 
 export type StoppedRuntime = Omit<StoppedDeps, 'logger' | 'metrics'>;
 
@@ -70,10 +70,7 @@ export async function stoppedRuntimeFromEnv(
 }
 
 export function createStoppedHandler(opts: StoppedHandlerOptions = {}) {
-  const logger = opts.logger ?? createLogger();
-  const metrics = opts.metrics ?? createMetrics();
-  const log = toCoreLogger(logger);
-  const sink = metricSink(metrics);
+  const { logger, metrics, log, sink } = handlerTelemetry(opts);
   const runtime = lazy(
     opts.init ??
       (() =>

@@ -31,9 +31,9 @@ import { S3VersionedStore } from '../../adapters/aws/s3-versioned-store.ts';
 import { SqsTaskQueue } from '../../adapters/aws/sqs-queue.ts';
 import { readPollerEnv, type Env, type PollerEnv } from '../common/env.ts';
 import { lazy } from '../common/lazy.ts';
-import { createLogger, toCoreLogger } from '../common/logger.ts';
-import { createMetrics, METRIC, metricSink, type MetricSink } from '../common/metrics.ts';
+import { METRIC, type MetricSink } from '../common/metrics.ts';
 import { createFunctionClients } from '../common/clients.ts';
+import { handlerTelemetry } from '../common/telemetry.ts';
 
 export const CURSOR_KEY = 'state/cursor.json';
 
@@ -178,10 +178,7 @@ export async function pollerRuntimeFromEnv(
 }
 
 export function createPollerHandler(opts: PollerHandlerOptions = {}) {
-  const logger = opts.logger ?? createLogger();
-  const metrics = opts.metrics ?? createMetrics();
-  const log = toCoreLogger(logger);
-  const sink = metricSink(metrics);
+  const { logger, metrics, log, sink } = handlerTelemetry(opts);
   const runtime = lazy(
     opts.init ??
       (() =>
