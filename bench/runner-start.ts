@@ -17,7 +17,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { validate } from '../core/config/load.ts';
-import { RUNTIME_CONFIG_ENV, CLI_ENTRY } from '../local/service.ts';
+import { RUNTIME_CONFIG_ENV, CLI_ENTRY, writeRuntimeConfig } from '../local/service.ts';
 import { startNumaBackend } from '../servers/numa-backend/index.ts';
 import { median, percentile, ratio, secs } from './lib/stats.ts';
 
@@ -36,10 +36,15 @@ const config = validate(
   },
   'bench',
 );
-const runtimeEnv = {
+/** The service hands each runner its own 0600 file, which the runner deletes once read. */
+let runs = 0;
+const runtimeEnv = () => ({
   ...process.env,
-  [RUNTIME_CONFIG_ENV]: JSON.stringify({ config, workDir: config.work_dir }),
-};
+  [RUNTIME_CONFIG_ENV]: writeRuntimeConfig(config.work_dir, `bench-${++runs}`, {
+    config,
+    workDir: config.work_dir,
+  }),
+});
 
 /** Spawns a process; resolves with the time to its exit (and to `in_progress` for a task). */
 function timed(
@@ -79,7 +84,7 @@ const runTask = async () => {
   const task = store.createTask({ title: 'bench', application_id: 999_999 });
   return timed(
     [CLI_ENTRY, 'task', String(task.id), '--message', JSON.stringify({ task_id: task.id })],
-    runtimeEnv,
+    runtimeEnv(),
     Number(task.id),
   );
 };

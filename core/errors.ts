@@ -30,6 +30,8 @@ export type ErrorCode =
   | 'LAUNCH_FAILED'
   | 'AWS_FAILED'
   | 'GATE_BLOCKED'
+  | 'SANDBOX_UNAVAILABLE'
+  | 'GIT_HOST_NOT_ALLOWED'
   | 'USAGE';
 
 export class AvatarError extends Error {

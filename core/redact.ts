@@ -1,9 +1,11 @@
 /**
  * Secret redaction. Every text that leaves the process (logs, task logs, transcripts, error
  * messages, /status) passes through a Redactor. It removes the exact secret values it was given
- * (configured tokens and keys) and anything shaped like a credential: userinfo in URLs, bearer
+ * (configured tokens and keys) and their common encodings (base64, hex, reversed: secret-forms.ts) and anything shaped like a credential: userinfo in URLs, bearer
  * and basic authorization values, and well-known token formats.
  */
+import { secretForms } from './secret-forms.ts';
+
 export const REDACTED = '[REDACTED]';
 
 const PATTERNS: ReadonlyArray<[RegExp, string]> = [
@@ -50,6 +52,8 @@ export class Redactor {
       encoded = undefined; // a lone surrogate: no URL-encoded form exists
     }
     if (encoded !== undefined && encoded !== secret) this.secrets.add(encoded);
+    // Its base64, hex and reversed forms (secret-forms.ts), for secrets long enough not to match by chance.
+    if (secret.length >= 12) for (const form of secretForms(secret)) this.secrets.add(form);
   }
 
   redact(text: string): string {

@@ -3,6 +3,7 @@
  * Poll loop → durable queue → dispatcher → one runner child process per task run, plus the
  * status API. Owns the work dir (a lock file keeps a second service out).
  */
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type LoadedConfig, mergeValues, saveConfigFile, validate } from '../core/config/load.ts';
@@ -24,8 +25,12 @@ import { startStatusApi, type StatusApi } from './status-api.ts';
 
 export const CLI_ENTRY = fileURLToPath(new URL('../bin/numa-avatar.mjs', import.meta.url));
 
-/** The environment variable that hands a runner child the service's effective configuration. */
-export const RUNTIME_CONFIG_ENV = 'NUMA_RUNTIME_CONFIG';
+/**
+ * The environment variable that names the file (mode 0600, in the work dir, deleted by the runner
+ * once read) that hands a runner child the service's effective configuration. The configuration
+ * itself holds the secrets, so it never goes into an environment variable.
+ */
+export const RUNTIME_CONFIG_ENV = 'NUMA_RUNTIME_CONFIG_FILE';
 
 export interface ServiceOptions {
   loaded: LoadedConfig;
@@ -248,8 +253,33 @@ export class AvatarService {
       args: ['task', rec.taskId, '--run-id', rec.runId, '--message', JSON.stringify(rec.message)],
       env: {
         ...(this.opts.env ?? process.env),
-        [RUNTIME_CONFIG_ENV]: JSON.stringify({ config: this.config, workDir: this.workDir }),
+        [RUNTIME_CONFIG_ENV]: writeRuntimeConfig(this.workDir, rec.runId, {
+          config: this.config,
+          workDir: this.workDir,
+        }),
       },
     };
   }
+}
+
+/** Writes the runner's configuration to a file only this user can read; returns its path. */
+export function writeRuntimeConfig(
+  workDir: string,
+  runId: string,
+  value: { config: unknown; workDir: string },
+): string {
+  const dir = path.join(workDir, 'runtime');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const file = path.join(dir, `${runId.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
+  rmSync(file, { force: true });
+  writeFileSync(file, JSON.stringify(value), { mode: 0o600, flag: 'wx' });
+  return file;
+}
+
+/** Reads and deletes the file writeRuntimeConfig wrote. */
+export function takeRuntimeConfig(file: string): { config: unknown; workDir: string } {
+  const text = readFileSync(file, 'utf8');
+  rmSync(file, { force: true });
+  return JSON.parse(text) as { config: unknown; workDir: string };
 }

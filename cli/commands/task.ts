@@ -2,7 +2,7 @@ import { loadConfig, validate, type LoadedConfig } from '../../core/config/load.
 import { AvatarError } from '../../core/errors.ts';
 import { parseTaskMessage, type TaskMessage } from '../../core/message.ts';
 import { exitCodeFor, runTask } from '../../container/runner/entry.ts';
-import { RUNTIME_CONFIG_ENV } from '../../local/service.ts';
+import { RUNTIME_CONFIG_ENV, takeRuntimeConfig } from '../../local/service.ts';
 import { reportError } from '../main.ts';
 
 /** `numa-avatar task <id>`: one run in this process. */
@@ -45,7 +45,8 @@ export async function taskCommand(
 async function configForRunner(file: string | undefined): Promise<LoadedConfig> {
   const runtime = process.env[RUNTIME_CONFIG_ENV];
   if (runtime && !file) {
-    const parsed = JSON.parse(runtime) as { config: unknown; workDir: string };
+    delete process.env[RUNTIME_CONFIG_ENV];
+    const parsed = takeRuntimeConfig(runtime);
     return { config: validate(parsed.config, RUNTIME_CONFIG_ENV), workDir: parsed.workDir, fileValues: {} };
   }
   return loadConfig({ file });

@@ -23,6 +23,7 @@ import { Snapshots, safeSegment } from './snapshot.ts';
 import { TaskLog } from './task-log.ts';
 import { Transcript } from './transcript.ts';
 import { newRunId } from './run-id.ts';
+import { sandboxProvider, sandboxSettings, type SandboxProvider } from './sandbox/provider.ts';
 
 export interface RunTaskOptions {
   loaded: LoadedConfig;
@@ -39,6 +40,8 @@ export interface RunTaskOptions {
   codeCache?: CodeCache;
   /** Receives every agent event (the AWS runner sums the token usage for its metrics). */
   onAgentEvent?: (e: AgentEvent) => void;
+  /** Where untrusted code runs (default: chosen by sandbox.mode). */
+  sandbox?: SandboxProvider;
 }
 
 export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
@@ -90,6 +93,7 @@ export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
         branch: ctx.task.code_branch,
       },
       runTests: ctx.runTests,
+      sandbox: ctx.sandbox,
       limits: {
         maxSteps: config.limits.max_steps,
         wallClockMs: config.limits.run_timeout * 1000,
@@ -129,6 +133,7 @@ export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
       scratchDir: path.join(workDir, 'workspaces', `${safeSegment(taskId)}-${safeSegment(runId)}`),
       signal: opts.signal,
       codeCache: opts.codeCache,
+      sandbox: opts.sandbox ?? sandboxProvider(sandboxSettings(config)),
     },
     { taskId, runId, message: opts.message },
   );

@@ -29,6 +29,8 @@ import { Snapshots } from './snapshot.ts';
 import type { TaskLog } from './task-log.ts';
 import { detectTestCommand } from './testing/detect.ts';
 import { Verifier } from './verify/index.ts';
+import type { Sandbox } from './sandbox/types.ts';
+import type { SandboxProvider } from './sandbox/provider.ts';
 
 export interface Developer {
   develop(): Promise<AgentOutcome>;
@@ -46,6 +48,8 @@ export interface DeveloperContext {
   log: (line: string) => void;
   /** The agent's first message (the brief and the project's context); absent when it could not be built. */
   intro?: string;
+  /** Where the agent's commands run. */
+  sandbox: Sandbox;
 }
 
 export interface PipelineDeps {
@@ -63,6 +67,8 @@ export interface PipelineDeps {
   now?: () => number;
   /** The repositories' git objects kept between runs (S3 on AWS); without it every run clones. */
   codeCache?: CodeCache;
+  /** Where untrusted code (the agent's commands, the project's setup, tests and gates) runs. */
+  sandbox: SandboxProvider;
 }
 
 export interface RunRequest {
@@ -198,6 +204,12 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       );
     }
     state.baseOid = await deps.git.headOid(repoDir);
+    const sandbox = await deps.sandbox.open(repoDir, deps.scratchDir);
+    log(
+      sandbox.mode === 'none'
+        ? `WARNING: sandbox: ${sandbox.description}`
+        : `sandbox: ${sandbox.description}`,
+    );
     await snapshots.saveMeta({ task, application: app, branch, base: state.baseOid, engine: deps.git.name });
 
     state.step = 'detecting the test command';
@@ -219,6 +231,7 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       onSecret: (value) => deps.redactor.add(value),
       // The project's own commands (setup, tests, gates) get no secret, by name or by value.
       env: scrubAgentEnv(process.env, deps.redactor, { CI: 'true' }),
+      sandbox,
       log,
       step: (name) => {
         state.step = name;
@@ -243,7 +256,15 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       signal,
     });
     state.step = 'developing';
-    const developer = deps.createDeveloper({ repoDir, task, runTests, signal, log, intro: prepared?.intro });
+    const developer = deps.createDeveloper({
+      repoDir,
+      task,
+      runTests,
+      signal,
+      log,
+      intro: prepared?.intro,
+      sandbox,
+    });
     let outcome = await developer.develop();
     let round = 0;
     for (;;) {

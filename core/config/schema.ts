@@ -208,6 +208,33 @@ export const configSchema = z.strictObject({
       repo_map_tokens: z.number().int().min(0).max(100_000).default(3000),
     })
     .prefault({}),
+  sandbox: z
+    .strictObject({
+      mode: z.enum(['auto', 'namespaces', 'user', 'none']).default('auto'),
+      allow_unsandboxed: z.boolean().default(false),
+      uid: z.number().int().min(1000).max(2_147_483_646).default(61_000),
+      read_only_paths: z
+        .array(z.string().regex(/^\/[^\0]*$/, 'expected an absolute path'))
+        .max(50)
+        .default([]),
+      limits: z
+        .strictObject({
+          file_bytes: z
+            .number()
+            .int()
+            .min(1024)
+            .default(1024 ** 3),
+          processes: z.number().int().min(16).max(1_000_000).default(4096),
+          open_files: z.number().int().min(64).max(1_048_576).default(8192),
+          memory_bytes: z
+            .number()
+            .int()
+            .min(64 * 1024 ** 2)
+            .default(8 * 1024 ** 3),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   logs: z
     .strictObject({
       flush_interval: seconds(2, 60),

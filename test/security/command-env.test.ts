@@ -115,6 +115,10 @@ describe('a whole run: the agent, the setup step and the test command', () => {
       world.configValues({
         setup: { commands: [`env > ${dumps}/setup.txt`] },
         tests: { command: `env > ${dumps}/tests.txt && node --test test/` },
+        // The layer under test is the environment every mode hands a command; the dumps go to a
+        // folder outside the repository, which a sandbox would (rightly) not let them write.
+        // What the sandbox adds is attacked in sandbox.test.ts.
+        sandbox: { mode: 'none', allow_unsandboxed: true },
       }),
       'test',
     );

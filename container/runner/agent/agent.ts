@@ -39,6 +39,7 @@ import { checkSyntax } from '../syntax/index.ts';
 import { runTool } from './tools/index.ts';
 import { DEFAULT_LIMITS } from './types.ts';
 import type { AgentLimits, SyntaxChecker, TestRunResult, ToolContext, ToolControl } from './types.ts';
+import type { Sandbox } from '../sandbox/types.ts';
 
 export type { AgentLimits, SyntaxChecker, SyntaxCheckResult, TestRunResult } from './types.ts';
 export { DEFAULT_LIMITS } from './types.ts';
@@ -92,6 +93,8 @@ export interface AgentOptions {
   checkSyntax?: SyntaxChecker | false;
   /** The environment run_command scrubs and hands on (default process.env). */
   baseEnv?: NodeJS.ProcessEnv;
+  /** Where run_command runs (default: unsandboxed). */
+  sandbox?: Sandbox;
   /** Pause before re-sending a model request that failed after the SDK's retries, × the attempt (default 2 s). */
   modelRetryDelayMs?: number;
 }
@@ -704,6 +707,7 @@ export class AgentSession {
       commandPolicy: this.commandPolicy,
       ...(this.opts.checkSyntax !== false ? { checkSyntax: this.opts.checkSyntax ?? checkSyntax } : {}),
       ...(this.opts.baseEnv ? { baseEnv: this.opts.baseEnv } : {}),
+      ...(this.opts.sandbox ? { sandbox: this.opts.sandbox } : {}),
     };
   }
 

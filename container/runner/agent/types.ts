@@ -4,6 +4,7 @@ import type { TestRunResult as TestCommandResult } from '../testing/run.ts';
 import type { SyntaxCheck } from '../syntax/index.ts';
 import type { CommandPolicy } from './commands.ts';
 import type { RepoPaths } from './paths.ts';
+import type { Sandbox } from '../sandbox/types.ts';
 
 /**
  * What the agent sees of a test run: the test runner's result less its own details. `kind` says
@@ -74,6 +75,8 @@ export interface ToolContext {
   remainingMs?: () => number;
   /** Which commands run_command may run (commands.allow / commands.deny); none: every command. */
   commandPolicy?: CommandPolicy;
+  /** Where run_command runs commands (default: unsandboxed). */
+  sandbox?: Sandbox;
   /** Checks a file's new content before write_file/edit_file store it; none: no check. */
   checkSyntax?: SyntaxChecker;
 }

@@ -92,6 +92,8 @@ export function createGitRunner(opts: {
         // Never the user's global config (~/.gitconfig, ~/.config/git/config): the agent's commands
         // can write the home folder, and git would obey an http.proxy or url.*.insteadOf found there.
         GIT_CONFIG_GLOBAL: '/dev/null',
+        // Nor the system's (/etc/gitconfig): a writable one could route the push through a proxy.
+        GIT_CONFIG_NOSYSTEM: '1',
         ...runOpts.env,
       };
       const config = [
@@ -105,6 +107,10 @@ export function createGitRunner(opts: {
         'core.quotePath=false',
         '-c',
         'credential.helper=',
+        // Under sandbox.mode user the repository belongs to the agent's uid; the config guard
+        // (config-guard.ts), not the owner check, is what keeps its .git/config inert.
+        '-c',
+        'safe.directory=*',
       ];
       if (runOpts.auth && runOpts.remoteUrl) {
         const origin = urlOrigin(runOpts.remoteUrl);

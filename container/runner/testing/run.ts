@@ -8,6 +8,8 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { AvatarError } from '../../../core/errors.ts';
 import { scrubEnv } from '../../../core/env.ts';
+import type { Sandbox } from '../sandbox/types.ts';
+import { UNSANDBOXED } from '../sandbox/index.ts';
 
 export interface RunTestOptions {
   command: string;
@@ -20,6 +22,8 @@ export interface RunTestOptions {
   signal?: AbortSignal;
   /** How long SIGTERM gets before SIGKILL on timeout/abort (default 2000 ms). */
   killGraceMs?: number;
+  /** Where the command runs (default: unsandboxed, as the runner's user). */
+  sandbox?: Sandbox;
   /** Clock for durationMs (default performance.now). */
   now?: () => number;
 }
@@ -45,6 +49,7 @@ export async function runTestCommand(opts: RunTestOptions): Promise<TestRunResul
   const tail = new TailBuffer(opts.maxOutputChars ?? DEFAULT_MAX_OUTPUT_CHARS);
   const env = opts.env ? { ...opts.env, CI: opts.env.CI ?? 'true' } : scrubEnv(process.env, { CI: 'true' });
   const started = now();
+  const sandbox = opts.sandbox ?? UNSANDBOXED;
 
   if (signal?.aborted) {
     return {
@@ -60,9 +65,10 @@ export async function runTestCommand(opts: RunTestOptions): Promise<TestRunResul
   return new Promise<TestRunResult>((resolve) => {
     let child: ChildProcess;
     try {
-      child = spawn('/bin/sh', ['-c', command], {
-        cwd,
-        env,
+      const spec = sandbox.prepare({ command, cwd, env });
+      child = spawn(spec.file, spec.args, {
+        cwd: spec.cwd,
+        env: spec.env,
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -116,14 +122,16 @@ export async function runTestCommand(opts: RunTestOptions): Promise<TestRunResul
         output += `\n[timed out after ${formatSeconds(timeoutMs)}: the command's processes were killed]`;
       else if (aborted) output += "\n[aborted: the command's processes were killed]";
       else if (exitCode === null && exitSignal) output += `\n[killed by ${exitSignal}]`;
-      resolve({
+      const result: TestRunResult = {
         passed: !timedOut && !aborted && exitCode === 0,
         command,
         exitCode: timedOut || aborted ? null : exitCode,
         output,
         durationMs: Math.max(0, Math.round(now() - started)),
         timedOut,
-      });
+      };
+      // Whatever the command left running anywhere (the user adapter: every process of its uid).
+      void sandbox.reap().finally(() => resolve(result));
     };
 
     child.stdout?.setEncoding('utf8');

@@ -7,6 +7,7 @@
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { runTestCommand } from '../testing/run.ts';
+import type { Sandbox } from '../sandbox/types.ts';
 
 export const REPO_SETUP_SCRIPT = '.numa/setup.sh';
 
@@ -29,6 +30,8 @@ export interface SetupOptions {
   signal?: AbortSignal;
   /** Default: scrubEnv(process.env) with CI=true (runTestCommand's default). */
   env?: NodeJS.ProcessEnv;
+  /** Where the steps run (default: unsandboxed). */
+  sandbox?: Sandbox;
   /** Lines of output logged per step (default 20). */
   tailLines?: number;
 }
@@ -53,6 +56,7 @@ export async function runSetupSteps(opts: SetupOptions): Promise<SetupStepReport
       timeoutMs: opts.timeoutMs,
       signal: opts.signal,
       env: opts.env,
+      sandbox: opts.sandbox,
       maxOutputChars: 8000,
     });
     const outputTail = lastLines(r.output, opts.tailLines ?? 20, 2000);

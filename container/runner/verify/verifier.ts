@@ -31,6 +31,7 @@ import { reviewTestEdits, TestFileOriginals, type TestEdit } from './gates/test-
 import { emptyReport, nameList, reportLines, type TestRunReport, type VerificationReport } from './report.ts';
 import type { TestCase } from './results/index.ts';
 import { runSetupSteps } from './setup.ts';
+import type { Sandbox } from '../sandbox/types.ts';
 
 /** The configuration this uses (a slice of core/config's Config). */
 export interface VerifyConfig {
@@ -71,6 +72,8 @@ export interface VerifierOptions {
   /** Environment of the commands it runs (default: scrubbed process.env, CI=true). */
   env?: NodeJS.ProcessEnv;
   lintDetect?: DetectLintOptions;
+  /** Where setup, tests and gates run (default: unsandboxed). */
+  sandbox?: Sandbox;
 }
 
 export interface TestCheck {
@@ -124,6 +127,7 @@ export class Verifier {
       log: this.opts.log,
       signal: this.opts.signal,
       env: this.opts.env,
+      sandbox: this.opts.sandbox,
     });
     await this.save();
   }
@@ -164,6 +168,7 @@ export class Verifier {
         timeoutMs,
         signal: this.opts.signal,
         env: this.opts.env,
+        sandbox: this.opts.sandbox,
       });
       this.opts.log(`setup \`${install}\`: exit ${s.exitCode ?? 'none'} in ${s.durationMs} ms`);
       if (!s.passed) return { ...s, output: `setup command failed: ${install}\n${s.output}` };
@@ -175,6 +180,7 @@ export class Verifier {
       timeoutMs,
       signal: this.opts.signal,
       env: this.opts.env,
+      sandbox: this.opts.sandbox,
     });
     this.opts.log(
       `tests ${r.passed ? 'passed' : r.timedOut ? 'timed out' : 'failed'}: \`${r.command}\` exit ${r.exitCode ?? 'none'} in ${r.durationMs} ms`,
@@ -338,6 +344,7 @@ export class Verifier {
         timeoutMs: this.opts.config.limits.command_timeout * 1000,
         signal: this.opts.signal,
         env: this.opts.env,
+        sandbox: this.opts.sandbox,
         detect: this.opts.lintDetect,
       });
       this.report.gates.lint = {

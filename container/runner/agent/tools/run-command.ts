@@ -10,6 +10,8 @@ import { AvatarError } from '../../../../core/errors.ts';
 import { scrubAgentEnv } from '../../../../core/env.ts';
 import { HeadTail } from '../text.ts';
 import type { ToolContext, ToolResult } from '../types.ts';
+import type { Sandbox } from '../../sandbox/types.ts';
+import { UNSANDBOXED } from '../../sandbox/index.ts';
 
 export interface RunCommandArgs {
   command: string;
@@ -48,6 +50,8 @@ export interface ExecOptions {
   timeoutMs: number;
   maxOutputChars: number;
   signal?: AbortSignal;
+  /** Where the command runs (default: unsandboxed, as the runner's user). */
+  sandbox?: Sandbox;
 }
 
 /** Runs a shell command; never rejects for the command's own failure. */
@@ -61,9 +65,11 @@ export function execShell(command: string, opts: ExecOptions): Promise<CommandOu
     let aborted = false;
     let exited = false;
     const timers: NodeJS.Timeout[] = [];
-    const child = spawn('/bin/sh', ['-c', command], {
-      cwd: opts.cwd,
-      env: opts.env,
+    const sandbox = opts.sandbox ?? UNSANDBOXED;
+    const spec = sandbox.prepare({ command, cwd: opts.cwd, env: opts.env });
+    const child = spawn(spec.file, spec.args, {
+      cwd: spec.cwd,
+      env: spec.env,
       detached: true, // its own process group, so the whole tree can be killed
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -106,12 +112,13 @@ export function execShell(command: string, opts: ExecOptions): Promise<CommandOu
       if (exited) return;
       for (const t of timers) clearTimeout(t);
       opts.signal?.removeEventListener('abort', onAbort);
-      reject(new AvatarError('TOOL_INVALID', `could not start /bin/sh: ${err.message}`, { cause: err }));
+      reject(new AvatarError('TOOL_INVALID', `could not start ${spec.file}: ${err.message}`, { cause: err }));
     });
-    child.on('close', (code, signal) => {
+    child.on('close', async (code, signal) => {
       for (const t of timers) clearTimeout(t);
       opts.signal?.removeEventListener('abort', onAbort);
       killGroup(child.pid, 'SIGKILL'); // whatever the command left behind
+      await sandbox.reap();
       resolve({
         exitCode: code,
         signal,
@@ -161,6 +168,7 @@ export async function runCommand(ctx: ToolContext, args: RunCommandArgs): Promis
     timeoutMs: ms,
     maxOutputChars: ctx.limits.maxOutputChars,
     signal: ctx.signal,
+    sandbox: ctx.sandbox,
   });
   const output = ctx.redactor.redact(r.outputChars === 0 ? '(no output)' : r.output);
   let status: string;

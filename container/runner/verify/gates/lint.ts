@@ -13,6 +13,7 @@
 import { access, constants, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { runTestCommand } from '../../testing/run.ts';
+import type { Sandbox } from '../../sandbox/types.ts';
 import { ESLINT_CONFIG_FILES as ESLINT_CONFIGS } from '../../testing/config-files.ts';
 
 export interface LinterPlan {
@@ -48,6 +49,8 @@ export interface DetectLintOptions {
   pathEnv?: string;
   /** Whether `cargo clippy` is installed (default: asks cargo). */
   hasClippy?: (repoDir: string) => Promise<boolean>;
+  /** Where the probes run (default: unsandboxed). */
+  sandbox?: Sandbox;
 }
 
 /** Single-quotes a word for /bin/sh. */
@@ -121,7 +124,7 @@ export async function detectLinters(
   }
 
   if (present.some((f) => RS.test(f)) && (await exists(path.join(repoDir, 'Cargo.toml')))) {
-    const hasClippy = opts.hasClippy ?? defaultHasClippy;
+    const hasClippy = opts.hasClippy ?? ((dir: string) => defaultHasClippy(dir, opts.sandbox));
     if (await hasClippy(repoDir)) {
       plans.push({ name: 'cargo clippy', command: 'cargo clippy --quiet --message-format=short' });
     }
@@ -136,10 +139,12 @@ export interface LintGateOptions {
   signal?: AbortSignal;
   env?: NodeJS.ProcessEnv;
   detect?: DetectLintOptions;
+  /** Where the linters run (default: unsandboxed). */
+  sandbox?: Sandbox;
 }
 
 export async function runLintGate(opts: LintGateOptions): Promise<LintGateResult> {
-  const plans = await detectLinters(opts.repoDir, opts.changed, opts.detect);
+  const plans = await detectLinters(opts.repoDir, opts.changed, { sandbox: opts.sandbox, ...opts.detect });
   const linters: LinterResult[] = [];
   for (const plan of plans) {
     const r = await runTestCommand({
@@ -148,6 +153,7 @@ export async function runLintGate(opts: LintGateOptions): Promise<LintGateResult
       timeoutMs: opts.timeoutMs,
       signal: opts.signal,
       env: opts.env,
+      sandbox: opts.sandbox,
       maxOutputChars: 20_000,
     });
     const problems = r.passed ? [] : linesNaming(r.output, opts.changed, opts.repoDir);
@@ -226,8 +232,13 @@ async function findOnPath(name: string, pathEnv: string): Promise<string | undef
   return undefined;
 }
 
-async function defaultHasClippy(repoDir: string): Promise<boolean> {
-  const r = await runTestCommand({ command: 'cargo clippy --version', cwd: repoDir, timeoutMs: 30_000 });
+async function defaultHasClippy(repoDir: string, sandbox?: Sandbox): Promise<boolean> {
+  const r = await runTestCommand({
+    command: 'cargo clippy --version',
+    cwd: repoDir,
+    timeoutMs: 30_000,
+    sandbox,
+  });
   return r.passed;
 }
 

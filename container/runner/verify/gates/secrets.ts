@@ -2,9 +2,11 @@
  * The secret scanner: the lines a change adds (never the whole files: what was there before is
  * not this change's doing) checked for private keys, cloud and service tokens, credentials in
  * URLs, random-looking values assigned to names like *token*, *secret*, *password*, and the exact
- * secrets the avatar is configured with. A finding names the file, the line and the kind of
+ * secrets the avatar is configured with, raw or in a common encoding (base64, hex, reversed:
+ * core/secret-forms.ts). A finding names the file, the line and the kind of
  * secret; it never carries the secret itself.
  */
+import { findSecretForm } from '../../../../core/secret-forms.ts';
 import { addedLines } from './diff.ts';
 
 export interface SecretFinding {
@@ -90,8 +92,12 @@ interface SecretMatch {
 function matchesInLine(text: string, opts: ScanOptions): SecretMatch[] {
   const found: SecretMatch[] = [];
   for (const s of opts.secrets ?? []) {
-    if (s.length >= 4 && text.includes(s)) {
-      found.push({ kind: "one of the avatar's configured secrets", value: s });
+    if (s.length < 4) continue;
+    // Encoded forms only for secrets long enough that their forms cannot be ordinary text.
+    const form = s.length >= 12 ? findSecretForm(text, s) : text.includes(s) ? 'raw' : undefined;
+    if (form) {
+      const how = form === 'raw' ? '' : ' (encoded)';
+      found.push({ kind: `one of the avatar's configured secrets${how}`, value: s });
       break;
     }
   }

@@ -1,0 +1,146 @@
+/**
+ * Choosing the sandbox (sandbox.mode): `auto` probes, in order, bubblewrap (namespaces), then
+ * setpriv as root (user); `none` needs sandbox.allow_unsandboxed. With nothing usable and no
+ * permission to run unsandboxed, the run refuses to start and says how to get a sandbox.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { AvatarError } from '../../../core/errors.ts';
+import { Bubblewrap } from './bubblewrap.ts';
+import { SetprivUser } from './setpriv.ts';
+import { Unsandboxed } from './unsandboxed.ts';
+import type { SandboxLimits } from './limits.ts';
+import type { Sandbox, SandboxMode } from './types.ts';
+
+export type { Sandbox, SandboxMode } from './types.ts';
+export type { SandboxLimits } from './limits.ts';
+export { Bubblewrap, SANDBOX_HOME } from './bubblewrap.ts';
+export { SetprivUser } from './setpriv.ts';
+export { Unsandboxed } from './unsandboxed.ts';
+
+/** The default when no sandbox was handed in (unit tests of the runners themselves). */
+export const UNSANDBOXED: Sandbox = new Unsandboxed('no sandbox was given to this call');
+
+export interface SandboxSettings {
+  mode: 'auto' | SandboxMode;
+  allowUnsandboxed: boolean;
+  uid: number;
+  gid: number;
+  readOnlyPaths: string[];
+  limits: SandboxLimits;
+}
+
+export interface SandboxPlace {
+  repoDir: string;
+  /** A private folder of this run for the sandbox's home (created by the caller). */
+  homeDir: string;
+  /** A private folder of this run for its temporary files (user mode; created by the caller). */
+  tmpDir: string;
+}
+
+export interface Probe {
+  bwrapWorks(): boolean;
+  isRoot(): boolean;
+  hasSetpriv(): boolean;
+}
+
+const BWRAP = '/usr/bin/bwrap';
+const SETPRIV = '/usr/bin/setpriv';
+
+export const systemProbe: Probe = {
+  bwrapWorks() {
+    if (!existsSync(BWRAP)) return false;
+    try {
+      execFileSync(
+        BWRAP,
+        ['--unshare-all', '--uid', '61000', '--ro-bind', '/', '/', '--die-with-parent', '--', '/bin/true'],
+        {
+          stdio: 'ignore',
+          timeout: 10_000,
+          env: { PATH: '/usr/bin:/bin' },
+        },
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  isRoot: () => process.getuid?.() === 0,
+  hasSetpriv: () => existsSync(SETPRIV),
+};
+
+export const HOW_TO_SANDBOX =
+  'install bubblewrap (apt-get install bubblewrap) where user namespaces are allowed, or run the runner as root ' +
+  'for sandbox.mode user; or set sandbox.allow_unsandboxed: true to accept running untrusted code as this user';
+
+/** Which mode would run, or why none can. */
+export function chooseMode(
+  s: Pick<SandboxSettings, 'mode' | 'allowUnsandboxed'>,
+  probe: Probe,
+): { mode: SandboxMode; why: string } {
+  const userOk = probe.isRoot() && probe.hasSetpriv();
+  if (s.mode === 'namespaces') {
+    if (!probe.bwrapWorks())
+      throw new AvatarError(
+        'SANDBOX_UNAVAILABLE',
+        `sandbox.mode is namespaces but bubblewrap cannot run here: ${HOW_TO_SANDBOX}`,
+      );
+    return { mode: 'namespaces', why: 'sandbox.mode: namespaces' };
+  }
+  if (s.mode === 'user') {
+    if (!userOk)
+      throw new AvatarError(
+        'SANDBOX_UNAVAILABLE',
+        `sandbox.mode is user but it needs root and ${SETPRIV}: ${HOW_TO_SANDBOX}`,
+      );
+    return { mode: 'user', why: 'sandbox.mode: user' };
+  }
+  if (s.mode === 'none') {
+    if (!s.allowUnsandboxed)
+      throw new AvatarError(
+        'SANDBOX_UNAVAILABLE',
+        'sandbox.mode is none, which needs sandbox.allow_unsandboxed: true',
+      );
+    return { mode: 'none', why: 'sandbox.mode: none' };
+  }
+  if (probe.bwrapWorks()) return { mode: 'namespaces', why: 'auto: bubblewrap works here' };
+  if (userOk) return { mode: 'user', why: 'auto: no user namespaces, running as root' };
+  if (s.allowUnsandboxed)
+    return {
+      mode: 'none',
+      why: 'auto: neither bubblewrap nor root is available, and sandbox.allow_unsandboxed is true',
+    };
+  throw new AvatarError(
+    'SANDBOX_UNAVAILABLE',
+    `no sandbox can run here and sandbox.allow_unsandboxed is false: ${HOW_TO_SANDBOX}`,
+  );
+}
+
+export function createSandbox(
+  mode: SandboxMode,
+  why: string,
+  s: SandboxSettings,
+  place: SandboxPlace,
+): Sandbox {
+  switch (mode) {
+    case 'namespaces':
+      return new Bubblewrap({
+        repoDir: place.repoDir,
+        homeDir: place.homeDir,
+        readOnlyPaths: s.readOnlyPaths,
+        uid: s.uid,
+        gid: s.gid,
+        limits: s.limits,
+      });
+    case 'user':
+      return new SetprivUser({
+        uid: s.uid,
+        gid: s.gid,
+        homeDir: place.homeDir,
+        tmpDir: place.tmpDir,
+        limits: s.limits,
+      });
+    case 'none':
+      return new Unsandboxed(why);
+  }
+}
