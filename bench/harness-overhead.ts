@@ -77,7 +77,12 @@ try {
     const config = validate(
       {
         backend: { url: backend.url, api_token: TOKEN },
-        git: { username: 'avatar', email: 'avatar@bench.example', token: GIT_TOKEN },
+        git: {
+          username: 'avatar',
+          email: 'avatar@bench.example',
+          token: GIT_TOKEN,
+          allowed_hosts: [new URL(git.url).host],
+        },
         model: {
           base_url: model.baseURL,
           api_key: 'sk-bench-0000000000000000',

@@ -135,7 +135,8 @@ export function reportError(err: unknown): number {
   if (err instanceof AvatarError) {
     if (err.code === 'CONFIG_INVALID' || err.code === 'CONFIG_NOT_FOUND') return EXIT.config;
     if (err.code === 'USAGE') return EXIT.usage;
-    if (err.code.startsWith('BACKEND_') || err.code === 'QUEUE_IO') return EXIT.unavailable;
+    if (err.code.startsWith('BACKEND_') || err.code === 'QUEUE_IO' || err.code === 'SANDBOX_UNAVAILABLE')
+      return EXIT.unavailable;
   }
   if (!(err instanceof AvatarError) && err instanceof Error && err.stack)
     process.stderr.write(err.stack + '\n');

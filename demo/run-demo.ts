@@ -7,12 +7,13 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { validate } from '../core/config/load.ts';
+import { chooseMode, systemProbe, HOW_TO_SANDBOX } from '../container/runner/sandbox/index.ts';
 import { createLogger } from '../core/log.ts';
 import { Redactor } from '../core/redact.ts';
 import { AvatarService } from '../local/service.ts';
@@ -30,6 +31,21 @@ export const DEMO_TASK = {
     'Add titleCase(text) to src/strings.js: capitalise the first letter of every word and lower-case the rest ' +
     '(words are separated by spaces or hyphens; accented letters count). Add tests for it in test/title-case.test.js.',
 };
+
+/** Which sandbox the demo's task runs in, and the line that says so. */
+function demoSandbox(): { mode: string; line: string } {
+  try {
+    const { mode, why } = chooseMode({ mode: 'auto', allowUnsandboxed: false }, systemProbe);
+    return { mode, line: `${mode} (${why})` };
+  } catch {
+    return {
+      mode: 'none',
+      line:
+        'NONE: this machine can run no sandbox, so the demo runs its own scripted task unsandboxed. ' +
+        `To sandbox: ${HOW_TO_SANDBOX.replace(/; or set .*$/, '')}`,
+    };
+  }
+}
 
 export interface DemoOptions {
   keep: boolean;
@@ -106,10 +122,22 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     });
 
     const workDir = path.join(root, 'work');
+    // The demo's model and repository are its own, so it may run without a sandbox where none can
+    // run here; it says so. Anything else (`numa-avatar run`) refuses to.
+    const sandbox = demoSandbox();
+    out(`  sandbox                  ${sandbox.line}`);
+    // The user mode's agent uid must be able to pass through to the work dir.
+    await chmod(root, 0o711);
     const config = validate(
       {
         backend: { url: backend.url },
-        git: { username: 'avatar', email: 'avatar@numa.example', token: gitPassword },
+        git: {
+          username: 'avatar',
+          email: 'avatar@numa.example',
+          token: gitPassword,
+          // The token goes only to listed hosts: the demo's git server is not one of the defaults.
+          allowed_hosts: [new URL(git.url).host],
+        },
         model: modelEnv,
         work_dir: workDir,
         concurrency: 1,
@@ -117,6 +145,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         polling: { wait: 10, interval: 1 },
         logs: { flush_interval: 0.5 },
         limits: { shutdown_grace: 10 },
+        sandbox: { allow_unsandboxed: sandbox.mode === 'none' },
       },
       'demo configuration',
     );

@@ -3,6 +3,7 @@
  * and how each is read from the CDK context (`cdk.json` or `npx cdk synth -c maxRunners=10`).
  * The context key of every setting is its prop name.
  */
+import { isMap, isScalar, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { AvatarError } from '../core/errors.ts';
 import { describeIssues } from '../core/message.ts';
@@ -31,6 +32,44 @@ const httpUrl = z
   .refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'must not contain credentials: put the token in the secret');
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+/** Most domains in `egressAllowDomains` (the DNS Firewall API's limit for one update of a domain list). */
+export const MAX_EGRESS_ALLOW_DOMAINS = 1000;
+
+const DOMAIN_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Why `domain` cannot go into a DNS Firewall domain list, or undefined when it can: a host name
+ * (`github.com`) or a wildcard over its subdomains (`*.github.com`), lower case, at least two
+ * labels, no trailing dot, no IP address, no scheme, path or port.
+ */
+export function egressDomainProblem(domain: string): string | undefined {
+  const shown = JSON.stringify(domain);
+  const expected = 'expected a domain name such as github.com, or *.github.com for its subdomains';
+  if (domain === '*') {
+    return `${shown} would allow every domain: leave egressAllowDomains unset for no allow-list`;
+  }
+  if (domain !== domain.toLowerCase()) return `${shown}: write it in lower case`;
+  const name = domain.startsWith('*.') ? domain.slice(2) : domain;
+  const labels = name.split('.');
+  if (
+    name.length === 0 ||
+    name.length > 253 ||
+    labels.length < 2 ||
+    !labels.every((label) => DOMAIN_LABEL.test(label))
+  ) {
+    return `${shown} is not a domain name: ${expected} (letters, digits and hyphens, dot-separated labels of at most 63 characters, at least two labels; "*." only at the start)`;
+  }
+  if (/^[0-9]+$/.test(labels[labels.length - 1]!)) {
+    return `${shown} is an IP address: DNS Firewall filters names, not addresses (${expected})`;
+  }
+  return undefined;
+}
+
+const egressDomain = z.string().superRefine((domain, ctx) => {
+  const problem = egressDomainProblem(domain);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 /** Validation and defaults of `NumaAvatarSettings` (documented there, key by key). */
 export const settingsSchema = z.strictObject({
@@ -61,6 +100,11 @@ export const settingsSchema = z.strictObject({
   maxAttempts: int(1, 10).default(2),
   capacity: z.enum(['FARGATE', 'FARGATE_SPOT']).default('FARGATE'),
   egressPorts: z.array(int(1, 65_535)).min(1, 'needs at least one port').default([443]),
+  egressAllowDomains: z
+    .array(egressDomain)
+    .min(1, 'needs at least one domain (the git host, e.g. github.com); leave it unset for no allow-list')
+    .max(MAX_EGRESS_ALLOW_DOMAINS, `at most ${MAX_EGRESS_ALLOW_DOMAINS} domains`)
+    .optional(),
   logRetentionDays: z
     .number()
     .int()
@@ -137,13 +181,28 @@ export interface NumaAvatarSettings {
   capacity?: 'FARGATE' | 'FARGATE_SPOT';
   /** TCP ports the runners may connect out to, anywhere on IPv4 (default [443]; no inbound at all). Context: a comma list. */
   egressPorts?: number[];
+  /**
+   * Opt-in DNS allow-list for the runners: the domains they may resolve, each a host name
+   * (`github.com`) or a wildcard over its subdomains (`*.github.com`; it does not cover
+   * `github.com` itself). Set, the stack creates a Route 53 Resolver DNS Firewall rule group that
+   * answers every other name with NXDOMAIN, and associates it with the runners' VPC (with `vpcId`:
+   * every resource in that VPC). The names the runner itself needs are allowed as well: the backend's
+   * and the model endpoint's hosts, this stack's bucket and the AWS endpoints a task needs to start
+   * (ECR, CloudWatch Logs, Secrets Manager). It filters name resolution only: a process that connects
+   * to an IP address it already knows is not stopped (README, "Isolation of the runners").
+   * Unset (default): no DNS filtering. Context: a comma list.
+   */
+  egressAllowDomains?: string[];
   /** Days the Lambda and runner logs are kept (a CloudWatch Logs retention value; default 30). */
   logRetentionDays?: number;
   /** Model name (NUMA_MODEL; not secret; default gpt-4o-mini). */
   modelName?: string;
   /** OpenAI-compatible endpoint (OPENAI_BASE_URL; not secret). Unset: OpenAI's. */
   modelBaseUrl?: string;
-  /** Extra runner configuration as YAML text (NUMA_CONFIG_YAML). Visible in the template: no secrets. */
+  /**
+   * Extra runner configuration as YAML text (NUMA_CONFIG_YAML). Visible in the template: no secrets.
+   * The stack adds `sandbox.mode: user` to it (and refuses any other `sandbox.mode`).
+   */
   runnerConfigYaml?: string;
   /** Email address subscribed to the alarm topic (SNS asks it to confirm). */
   alarmEmail?: string;
@@ -204,6 +263,57 @@ function fargateMemoryProblem(cpu: number, memory: number): string | undefined {
   return `runnerMemoryMiB: ${memory} is not a Fargate size for runnerCpu ${cpu} (expected ${shown})`;
 }
 
+/**
+ * The sandbox of the agent's commands on Fargate, where user namespaces (bubblewrap) are not
+ * available: each command runs as a separate unprivileged uid through setpriv, started by the runner
+ * as root (container/runner/sandbox/setpriv.ts). The task definition provides what that needs.
+ */
+export const RUNNER_SANDBOX_MODE = 'user';
+
+/**
+ * The runner's NUMA_CONFIG_YAML: `runnerConfigYaml` (comments and layout kept) with `sandbox.mode`
+ * set to `user`, or a reason it cannot be. The runner has no environment variable for the sandbox
+ * mode, so the stack passes it this way. A `runnerConfigYaml` that sets another mode is refused:
+ * `namespaces` cannot run on Fargate, and `none` or `auto` would weaken what the task definition
+ * was built for.
+ */
+function sandboxedRunnerConfig(text: string | undefined): { yaml: string } | { problem: string } {
+  const doc = parseDocument(text ?? '');
+  const where = 'runnerConfigYaml';
+  if (doc.errors.length > 0) {
+    return { problem: `${where}: not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}` };
+  }
+  if (doc.contents !== null && !isMap(doc.contents)) {
+    return { problem: `${where}: expected a mapping of keys at the top level` };
+  }
+  const sandbox: unknown = doc.get('sandbox', true);
+  if (sandbox === undefined || (isScalar(sandbox) && sandbox.value === null)) {
+    // Absent, or a section whose keys are all commented out.
+    doc.set('sandbox', doc.createNode({ mode: RUNNER_SANDBOX_MODE }));
+    return { yaml: doc.toString() };
+  }
+  if (!isMap(sandbox)) return { problem: `${where}: sandbox: expected a mapping` };
+  const mode = doc.getIn(['sandbox', 'mode']);
+  if (mode !== undefined && mode !== null && mode !== RUNNER_SANDBOX_MODE) {
+    return {
+      problem:
+        `${where}: sandbox.mode is ${JSON.stringify(mode)}, but on Fargate the runner runs the agent's commands ` +
+        `as a separate uid (sandbox.mode ${RUNNER_SANDBOX_MODE}), which the stack sets itself: leave sandbox.mode out`,
+    };
+  }
+  doc.setIn(['sandbox', 'mode'], RUNNER_SANDBOX_MODE);
+  return { yaml: doc.toString() };
+}
+
+/** NUMA_CONFIG_YAML for the runner (see sandboxedRunnerConfig); throws CONFIG_INVALID. */
+export function runnerConfigYaml(text: string | undefined): string {
+  const result = sandboxedRunnerConfig(text);
+  if ('problem' in result) {
+    throw new AvatarError('CONFIG_INVALID', `invalid numa-avatar stack settings: ${result.problem}`);
+  }
+  return result.yaml;
+}
+
 /** Applies defaults and checks every setting; throws CONFIG_INVALID naming each bad key. */
 export function resolveSettings(input: AvatarSettingsInput): AvatarSettings {
   const parsed = settingsSchema.safeParse(input);
@@ -223,6 +333,8 @@ export function resolveSettings(input: AvatarSettingsInput): AvatarSettings {
     );
   }
   if (s.subnetIds && !s.vpcId) problems.push('subnetIds: needs vpcId (the VPC the subnets belong to)');
+  const runnerConfig = sandboxedRunnerConfig(s.runnerConfigYaml);
+  if ('problem' in runnerConfig) problems.push(runnerConfig.problem);
   if (problems.length > 0) {
     throw new AvatarError('CONFIG_INVALID', `invalid numa-avatar stack settings: ${problems.join('; ')}`);
   }
@@ -248,6 +360,7 @@ const KINDS: Record<keyof AvatarSettings, Kind> = {
   maxAttempts: 'number',
   capacity: 'string',
   egressPorts: 'numberList',
+  egressAllowDomains: 'stringList',
   logRetentionDays: 'number',
   modelName: 'string',
   modelBaseUrl: 'string',

@@ -9,6 +9,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { CONTEXT_KEYS, PLACEHOLDER_BACKEND_URL, resolveSettings } from './config.ts';
 import type { AvatarSettings, NumaAvatarSettings } from './config.ts';
+import { EgressDnsFirewall, runnerServiceDomains } from './constructs/dns-firewall.ts';
 import { DISPATCHER_TIMEOUT, Functions } from './constructs/functions.ts';
 import { Monitoring } from './constructs/monitoring.ts';
 import { Network } from './constructs/network.ts';
@@ -46,6 +47,8 @@ export class NumaAvatarStack extends Stack {
   readonly queues: Queues;
   readonly secrets: Secrets;
   readonly network: Network;
+  /** The runners' DNS allow-list, when `egressAllowDomains` is set. */
+  readonly dnsFirewall?: EgressDnsFirewall;
   readonly runner: Runner;
   readonly functions: Functions;
   readonly monitoring: Monitoring;
@@ -80,6 +83,23 @@ export class NumaAvatarStack extends Stack {
       natGateways: s.natGateways,
       egressPorts: s.egressPorts,
     });
+    if (s.egressAllowDomains) {
+      this.dnsFirewall = new EgressDnsFirewall(this, 'EgressDnsFirewall', {
+        vpcId: this.network.vpc.vpcId,
+        allowDomains: s.egressAllowDomains,
+        serviceDomains: runnerServiceDomains({
+          backendUrl: s.backendUrl,
+          modelBaseUrl: s.modelBaseUrl,
+          bucketName: this.storage.bucket.bucketName,
+        }),
+      });
+      if (s.vpcId) {
+        Annotations.of(this).addWarningV2(
+          'numa-avatar:egressAllowDomains',
+          `egressAllowDomains: the DNS Firewall rule group is associated with the whole VPC ${s.vpcId}: every resource in it that uses the Amazon-provided resolver can then resolve only the allowed names. Use a VPC of its own for the runners, or accept that.`,
+        );
+      }
+    }
     this.runner = new Runner(this, 'Runner', {
       vpc: this.network.vpc,
       storage: this.storage,

@@ -21,7 +21,7 @@ import { Redactor } from '../core/redact.ts';
 import { VERSION } from '../core/version.ts';
 import { LocalDispatcher, type DispatchRecord } from './dispatcher.ts';
 import { killGroup, ProcessLauncher } from './process-launcher.ts';
-import { startStatusApi, type StatusApi } from './status-api.ts';
+import { ensureAdminToken, startStatusApi, type StatusApi } from './status-api.ts';
 
 export const CLI_ENTRY = fileURLToPath(new URL('../bin/numa-avatar.mjs', import.meta.url));
 
@@ -38,6 +38,12 @@ export interface ServiceOptions {
   /** The command that runs the CLI (default: this Node and bin/numa-avatar.mjs). */
   command?: string[];
   env?: NodeJS.ProcessEnv;
+  /**
+   * The Redactor of `logger`, when it has one: the service adds the secrets it learns later (the
+   * status API's admin token, tokens set through POST /config) to it, so that the process log
+   * redacts them too. Without one the service keeps its own (for /status and the task logs).
+   */
+  redactor?: Redactor;
 }
 
 export interface ServiceCounters {
@@ -78,7 +84,8 @@ export class AvatarService {
   constructor(private readonly opts: ServiceOptions) {
     this.config = opts.loaded.config;
     this.fileValues = opts.loaded.fileValues;
-    this.redactor = new Redactor(secretsOf(this.config));
+    this.redactor = opts.redactor ?? new Redactor();
+    for (const s of secretsOf(this.config)) this.redactor.add(s);
     this.client = this.newClient();
     const workDir = opts.loaded.workDir;
     this.queue = new FileQueue({ dir: path.join(workDir, 'queue') });
@@ -112,11 +119,25 @@ export class AvatarService {
     const log = this.opts.logger;
     this.lock = await acquireLock(this.workDir);
     await this.dispatcher.recover();
+    let adminTokenFile: string | undefined;
     if (this.config.status_port > 0) {
+      // POST /config needs this token (local/status-api.ts); it never goes to a log or to /status.
+      const admin = ensureAdminToken(this.workDir);
+      this.redactor.add(admin.token);
+      adminTokenFile = admin.file;
+      if (admin.state === 'regenerated') {
+        log.warn('status API admin token regenerated: the old one was not safe to reuse', {
+          why: admin.reason,
+          file: admin.file,
+        });
+      }
       this.statusApi = await startStatusApi({
         port: this.config.status_port,
         status: () => this.status(),
         applyConfig: (patch) => this.applyConfig(patch),
+        adminToken: admin.token,
+        adminTokenFile: admin.file,
+        logger: log,
       });
     }
     const signal = this.controller.signal;
@@ -159,6 +180,7 @@ export class AvatarService {
       work_dir: this.workDir,
       concurrency: this.config.concurrency,
       status: this.statusApi?.url ?? 'disabled',
+      ...(adminTokenFile === undefined ? {} : { admin_token_file: adminTokenFile }),
     });
   }
 

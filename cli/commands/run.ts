@@ -3,6 +3,8 @@ import { secretsOf } from '../../core/config/schema.ts';
 import { createLogger } from '../../core/log.ts';
 import { Redactor } from '../../core/redact.ts';
 import { AvatarService } from '../../local/service.ts';
+import { chooseMode, systemProbe } from '../../container/runner/sandbox/index.ts';
+import { sandboxSettings } from '../../container/runner/sandbox/provider.ts';
 import { EXIT } from '../exit-codes.ts';
 import { reportError } from '../main.ts';
 
@@ -12,12 +14,16 @@ export async function runCommand(o: { config?: string }): Promise<number> {
   try {
     const loaded = await loadConfig({ file: o.config });
     const { config } = loaded;
-    const logger = createLogger({
-      level: config.logs.level,
-      format: config.logs.format,
-      redactor: new Redactor(secretsOf(config)),
-    });
-    service = new AvatarService({ loaded, logger });
+    // One Redactor for the log and the service: what the service learns later (the status API's
+    // admin token, tokens set through POST /config) is redacted from the log too.
+    const redactor = new Redactor(secretsOf(config));
+    const logger = createLogger({ level: config.logs.level, format: config.logs.format, redactor });
+    // Untrusted code runs only in a sandbox (or where the config accepts it without one): refuse
+    // to start otherwise, saying how to get one.
+    const sandbox = chooseMode(sandboxSettings(config), systemProbe);
+    if (sandbox.mode === 'none') logger.warn(`running WITHOUT a sandbox: ${sandbox.why}`);
+    else logger.info(`sandbox: ${sandbox.mode} (${sandbox.why})`);
+    service = new AvatarService({ loaded, logger, redactor });
     await service.start();
   } catch (err) {
     return reportError(err);

@@ -16,7 +16,7 @@ import type { BlobStore } from '../../core/ports.ts';
 import { Redactor } from '../../core/redact.ts';
 import { AgentSession, type AgentEvent } from './agent/agent.ts';
 import type { CodeCache } from './code-cache.ts';
-import { authForUrl, selectGitEngine } from './git/index.ts';
+import { createGitCredentials, selectGitEngine, withGitHostPolicy } from './git/index.ts';
 import { EXIT_CODES, type RunResult } from './outcome.ts';
 import { runPipeline, type DeveloperContext } from './pipeline.ts';
 import { Snapshots, safeSegment } from './snapshot.ts';
@@ -72,10 +72,20 @@ export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
       isAvatarError(err, 'BACKEND_AUTH') ||
       isAvatarError(err, 'BACKEND_CLIENT_ERROR'),
   });
-  const git = await selectGitEngine(config.git.engine, {
-    auth: (url) => authForUrl(url, config.git.token, config.git.username),
-    timeoutMs: config.git.timeout * 1000,
+  // git.token goes only to the hosts in git.allowed_hosts (the repository URL is the backend's).
+  const credentials = createGitCredentials({
+    token: config.git.token,
+    username: config.git.username,
+    allowedHosts: config.git.allowed_hosts,
+    onWithheld: (line) => taskLog.line(line),
   });
+  const git = withGitHostPolicy(
+    await selectGitEngine(config.git.engine, {
+      auth: credentials.auth,
+      timeoutMs: config.git.timeout * 1000,
+    }),
+    credentials,
+  );
   const transcript = new Transcript(redactor);
   // Created when the agent starts, so a missing key fails the run with the reason in its logs.
   const createDeveloper = (ctx: DeveloperContext) =>
@@ -133,7 +143,7 @@ export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
       scratchDir: path.join(workDir, 'workspaces', `${safeSegment(taskId)}-${safeSegment(runId)}`),
       signal: opts.signal,
       codeCache: opts.codeCache,
-      sandbox: opts.sandbox ?? sandboxProvider(sandboxSettings(config)),
+      sandbox: opts.sandbox ?? sandboxProvider(sandboxSettings(config), { workDir }),
     },
     { taskId, runId, message: opts.message },
   );

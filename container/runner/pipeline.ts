@@ -139,6 +139,7 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     }
   };
 
+  let openSandbox: Sandbox | undefined;
   try {
     const attempt = req.message?.attempt ?? 1;
     log(
@@ -166,7 +167,8 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
 
     state.step = 'cloning';
     await rm(deps.scratchDir, { recursive: true, force: true });
-    await mkdir(deps.scratchDir, { recursive: true });
+    // Private from the start: the run's repository is nobody else's to read.
+    await mkdir(deps.scratchDir, { recursive: true, mode: 0o700 });
     const remote = await deps.git.lsRemote(repoUrl);
     const branch = task.code_branch;
     const branchExists = Object.hasOwn(remote.branches, branch);
@@ -204,7 +206,8 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       );
     }
     state.baseOid = await deps.git.headOid(repoDir);
-    const sandbox = await deps.sandbox.open(repoDir, deps.scratchDir);
+    const sandbox = await deps.sandbox.open(repoDir, deps.scratchDir, log);
+    openSandbox = sandbox;
     log(
       sandbox.mode === 'none'
         ? `WARNING: sandbox: ${sandbox.description}`
@@ -360,6 +363,12 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       { reason, errorCode: code, branch: state.task?.code_branch },
       statuses.failed,
     );
+  } finally {
+    await openSandbox
+      ?.close()
+      .catch((err: unknown) =>
+        deps.logger.warn('could not close the sandbox', { error: describeError(err) }),
+      );
   }
 }
 

@@ -16,6 +16,26 @@ const statusName = (def: string) =>
     .default(def);
 
 /** List prices in USD per 1M tokens of a few common models (`model.prices`' default). */
+/**
+ * The hosts setup steps (setup.commands, .numa/setup.sh, dependency installs) may reach by
+ * default: the public package registries. Agent commands and tests never have a network.
+ */
+export const DEFAULT_NETWORK_ALLOW = [
+  'registry.npmjs.org',
+  'registry.yarnpkg.com',
+  'pypi.org',
+  'files.pythonhosted.org',
+  'crates.io',
+  'index.crates.io',
+  'static.crates.io',
+  'proxy.golang.org',
+  'sum.golang.org',
+  'repo.maven.apache.org',
+  'repo1.maven.org',
+  'rubygems.org',
+  'index.rubygems.org',
+] as const;
+
 export const DEFAULT_MODEL_PRICES: Readonly<Record<string, { prompt: number; completion: number }>> = {
   'gpt-4o': { prompt: 2.5, completion: 10 },
   'gpt-4o-mini': { prompt: 0.15, completion: 0.6 },
@@ -89,6 +109,66 @@ const commandRule = z
     { error: 'a rule written /…/flags must be a valid regular expression' },
   );
 
+/**
+ * `git.allowed_hosts`' default: the three public forges whose token conventions the runner knows
+ * (auth.ts). None of them can be a server an attacker runs, so a repository URL naming one of them
+ * cannot collect the token; any other host (a self-hosted GitLab, Gitea or GitHub Enterprise) gets
+ * the token only once it is listed. Setting the key replaces this list.
+ */
+export const DEFAULT_GIT_ALLOWED_HOSTS: readonly string[] = ['github.com', 'gitlab.com', 'bitbucket.org'];
+
+/** One `git.allowed_hosts` entry, normalized: `host` lower-case, punycode, no trailing dot. */
+export interface GitHostPattern {
+  host: string;
+  /** Absent: only the scheme's default port (443 for https). */
+  port?: number;
+  /** `*.example.com`: any subdomain of `host` (not `host` itself). */
+  subdomains: boolean;
+}
+
+/**
+ * Parses a `git.allowed_hosts` entry (`host`, `host:port`, `*.domain`, `*.domain:port`, `[v6]:port`);
+ * a sentence saying what is wrong when it is not one. Host names are normalized as URLs normalize
+ * them (case, IDN to punycode, one trailing dot dropped), so an entry matches the host a URL names.
+ */
+export function parseGitHostPattern(entry: string): GitHostPattern | string {
+  let text = entry.trim().toLowerCase();
+  if (text === '') return 'expected a host name';
+  if (/[\s/\\?#@]/.test(text)) return 'expected a host name or host:port, without a scheme, user, or path';
+  const subdomains = text.startsWith('*.');
+  if (subdomains) text = text.slice(2);
+  if (text.includes('*')) return 'a wildcard is allowed only as a leading "*." (*.example.com)';
+  const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d+))?$/.exec(text);
+  if (!m?.[1]) return 'expected a host name or host:port (an IPv6 address in brackets: [::1]:8080)';
+  const port = m[2] === undefined ? undefined : Number(m[2]);
+  if (port !== undefined && (port < 1 || port > 65_535)) return 'the port must be 1-65535';
+  let host: string;
+  try {
+    host = new URL(`https://${m[1]}/`).hostname.replace(/\.$/, '');
+  } catch {
+    return 'not a valid host name';
+  }
+  if (host === '') return 'expected a host name';
+  const isIp = host.startsWith('[') || /^\d+\.\d+\.\d+\.\d+$/.test(host);
+  if (subdomains && (isIp || !host.includes('.')))
+    return 'a "*." wildcard needs a domain name of two labels or more (*.example.com)';
+  return { host, ...(port !== undefined ? { port } : {}), subdomains };
+}
+
+/** The normalized text of a pattern (what the loaded config holds). */
+export function formatGitHostPattern(p: GitHostPattern): string {
+  return `${p.subdomains ? '*.' : ''}${p.host}${p.port !== undefined ? `:${p.port}` : ''}`;
+}
+
+const gitHostPattern = z.string().transform((entry, ctx) => {
+  const parsed = parseGitHostPattern(entry);
+  if (typeof parsed === 'string') {
+    ctx.issues.push({ code: 'custom', message: `${JSON.stringify(entry)}: ${parsed}`, input: entry });
+    return z.NEVER;
+  }
+  return formatGitHostPattern(parsed);
+});
+
 export const configSchema = z.strictObject({
   backend: z
     .strictObject({
@@ -114,6 +194,11 @@ export const configSchema = z.strictObject({
       token: z.string().optional(),
       engine: z.enum(['auto', 'native', 'isomorphic']).default('auto'),
       timeout: seconds(600),
+      // Hosts git.token is sent to (see DEFAULT_GIT_ALLOWED_HOSTS and container/runner/git/hosts.ts).
+      allowed_hosts: z
+        .array(gitHostPattern)
+        .max(200)
+        .default(() => [...DEFAULT_GIT_ALLOWED_HOSTS]),
     })
     .prefault({}),
   avatar: z
@@ -165,6 +250,12 @@ export const configSchema = z.strictObject({
       max_cost_usd: z.number().min(0).default(5),
       max_consecutive_errors: z.number().int().min(1).max(100).default(5),
       loop_repeats: z.number().int().min(2).max(100).default(3),
+      // The largest file a change may commit (the pre-commit gate refuses larger ones, naming them).
+      max_file_bytes: z
+        .number()
+        .int()
+        .min(1)
+        .default(10 * 1024 ** 2),
     })
     .prefault({}),
   commands: z
@@ -217,6 +308,21 @@ export const configSchema = z.strictObject({
         .array(z.string().regex(/^\/[^\0]*$/, 'expected an absolute path'))
         .max(50)
         .default([]),
+      network: z
+        .strictObject({
+          allow: z
+            .array(
+              z
+                .string()
+                .regex(
+                  /^(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+(:\d{1,5})?$|^\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?$/i,
+                  'expected host, *.domain or either with :port',
+                ),
+            )
+            .max(500)
+            .default(() => [...DEFAULT_NETWORK_ALLOW]),
+        })
+        .prefault({}),
       limits: z
         .strictObject({
           file_bytes: z

@@ -3,6 +3,10 @@
  * dispatcher starts (family numa-avatar-runner, container "runner"), its log group, and its two
  * roles: the execution role (pull the image, write logs, read the three secrets) and the task role
  * (S3 under runs/ and cache/ only).
+ *
+ * The container runs as root with only the capabilities the `user` sandbox needs (agent commands
+ * as a separate uid through setpriv: see RUNNER_CAPABILITIES), an init process that reaps orphans,
+ * and `sandbox.mode: user` in its NUMA_CONFIG_YAML.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,6 +18,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { AvatarError } from '../../core/errors.ts';
+import { runnerConfigYaml } from '../config.ts';
 import type { Secrets } from './secrets.ts';
 import type { ObjectAction, Storage } from './storage.ts';
 
@@ -39,6 +44,63 @@ export const RUNNER_IMAGE_EXCLUDE = [
   'test',
   'bench',
   'infra',
+];
+
+/** The container's user: root, so that it can start the agent's commands as another uid. */
+export const RUNNER_USER = '0';
+
+/**
+ * The capabilities Docker (and Fargate) give a container by default: the bounding set the runner
+ * starts from.
+ */
+export const DEFAULT_CONTAINER_CAPABILITIES = [
+  'AUDIT_WRITE',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'MKNOD',
+  'NET_BIND_SERVICE',
+  'NET_RAW',
+  'SETFCAP',
+  'SETGID',
+  'SETPCAP',
+  'SETUID',
+  'SYS_CHROOT',
+] as const;
+
+/**
+ * What the runner (root in the container) keeps, each for the `user` sandbox
+ * (container/runner/sandbox/setpriv.ts): SETUID and SETGID to start a command as the agent's uid,
+ * KILL to kill every process of that uid after it, CHOWN to hand the clone to that uid, FOWNER and
+ * DAC_OVERRIDE to read, change and commit files the agent's uid created with restrictive modes,
+ * SETPCAP so that setpriv can empty the commands' bounding set (without it `--bounding-set=-all`
+ * leaves the runner's set in place).
+ * The agent's commands themselves run with none (setpriv empties every set, no_new_privs).
+ */
+export const RUNNER_CAPABILITIES = [
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FOWNER',
+  'KILL',
+  'SETGID',
+  'SETPCAP',
+  'SETUID',
+] as const;
+
+/**
+ * Dropped from the default set: everything it holds that RUNNER_CAPABILITIES does not. Listed
+ * one by one, not as "drop ALL, add back": Fargate accepts only SYS_PTRACE in `add`.
+ */
+export const RUNNER_DROPPED_CAPABILITIES: ecs.Capability[] = [
+  ecs.Capability.AUDIT_WRITE,
+  ecs.Capability.FSETID,
+  ecs.Capability.MKNOD,
+  ecs.Capability.NET_BIND_SERVICE,
+  ecs.Capability.NET_RAW,
+  ecs.Capability.SETFCAP,
+  ecs.Capability.SYS_CHROOT,
 ];
 
 export interface RunnerProps {
@@ -126,7 +188,14 @@ export class Runner extends Construct {
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
     };
     if (props.modelBaseUrl) environment.OPENAI_BASE_URL = props.modelBaseUrl;
-    if (props.configYaml) environment.NUMA_CONFIG_YAML = props.configYaml;
+    // Always set: it carries sandbox.mode user (the runner has no environment variable for it).
+    environment.NUMA_CONFIG_YAML = runnerConfigYaml(props.configYaml);
+
+    const linuxParameters = new ecs.LinuxParameters(this, 'LinuxParameters', {
+      // An init process as PID 1 reaps orphaned processes (the agent's commands double-fork).
+      initProcessEnabled: true,
+    });
+    linuxParameters.dropCapabilities(...RUNNER_DROPPED_CAPABILITIES);
 
     this.container = this.taskDefinition.addContainer('Runner', {
       containerName: RUNNER_CONTAINER_NAME,
@@ -141,6 +210,9 @@ export class Runner extends Construct {
         platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
       }),
       essential: true,
+      // Set here, whatever the image's USER: the `user` sandbox needs the runner to be root.
+      user: RUNNER_USER,
+      linuxParameters,
       environment,
       // Injected by ECS from Secrets Manager when the task starts: the values are never in the
       // template, the task definition or the task's overrides. The execution role gets read access.

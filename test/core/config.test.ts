@@ -61,6 +61,7 @@ describe('loadConfig: defaults and the file', () => {
       email: 'numa-avatar@localhost',
       engine: 'auto',
       timeout: 600,
+      allowed_hosts: ['github.com', 'gitlab.com', 'bitbucket.org'],
     });
     expect(c.avatar).toEqual({ id: 'avatar_001', name: 'Developer Avatar' });
     expect(c.polling).toEqual({ interval: 5, wait: 20, limit: 50 });

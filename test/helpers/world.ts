@@ -125,7 +125,13 @@ export async function createWorld(
     configValues(extra = {}) {
       return {
         backend: { url: backend.url, api_token: API_TOKEN, timeout: 5, max_attempts: 3 },
-        git: { username: 'avatar', email: 'avatar@test.example', token: GIT_TOKEN },
+        // The token goes only to the listed hosts (git.allowed_hosts): here the world's git server.
+        git: {
+          username: 'avatar',
+          email: 'avatar@test.example',
+          token: GIT_TOKEN,
+          allowed_hosts: [new URL(git.url).host],
+        },
         model: { base_url: model.baseURL, api_key: MODEL_KEY, name: 'scripted', max_retries: 2, timeout: 30 },
         work_dir: path.join(root, 'work'),
         concurrency: 2,

@@ -1,7 +1,8 @@
 /**
- * cfn-lint over the synthesized templates (the default stack, and one with private subnets, Spot
- * and an alarm email so NAT gateways and subscriptions are linted too). Skipped with a message where
- * cfn-lint is not installed; NUMA_REQUIRE_CFN_LINT=1 (CI) turns its absence into a failure.
+ * cfn-lint over the synthesized templates (the default stack, and one with private subnets, Spot,
+ * an alarm email and a DNS allow-list so NAT gateways, subscriptions and the DNS Firewall are
+ * linted too). Skipped with a message where cfn-lint is not installed; NUMA_REQUIRE_CFN_LINT=1
+ * (CI) turns its absence into a failure.
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -39,6 +40,7 @@ describe.skipIf(!available && !required)('cfn-lint', () => {
         capacity: 'FARGATE_SPOT',
         alarmEmail: 'ops@example.com',
         egressPorts: '443,22',
+        egressAllowDomains: 'github.com,*.github.com',
       }),
     );
   });

@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { validate } from '../../core/config/load.ts';
 import { isAvatarError } from '../../core/errors.ts';
 import {
   CONTEXT_KEYS,
   PLACEHOLDER_BACKEND_URL,
+  egressDomainProblem,
   resolveSettings,
+  runnerConfigYaml,
   settingsFromContext,
   settingsSchema,
 } from '../../infra/config.ts';
@@ -51,7 +55,9 @@ describe('stack settings', () => {
     const ctx = cdkJsonContext();
     const fromJson = resolveSettings({ ...settingsFromContext((k) => ctx[k]), backendUrl: base.backendUrl });
     expect(fromJson).toEqual(resolveSettings(base));
-    for (const key of CONTEXT_KEYS) expect(Object.keys(ctx)).toContain(key);
+    for (const key of CONTEXT_KEYS) {
+      expect(Object.keys(ctx)).toContain(key);
+    }
     expect(ctx.backendUrl).toBe(PLACEHOLDER_BACKEND_URL);
   });
 
@@ -138,6 +144,96 @@ describe('stack settings', () => {
       /subnetIds: needs vpcId/,
     );
     expect(errorOf(() => resolveSettings({ ...base, vpcId: 'my-vpc' }))).toMatch(/vpcId/);
+  });
+
+  it('reads egressAllowDomains as a comma list, and leaves it unset by default', () => {
+    expect(resolveSettings(base).egressAllowDomains).toBeUndefined();
+    const given: Record<string, string> = {
+      backendUrl: base.backendUrl,
+      egressAllowDomains: 'github.com, *.github.com,registry.npmjs.org',
+    };
+    expect(
+      resolveSettings(settingsFromContext((k) => given[k]) as NumaAvatarSettings).egressAllowDomains,
+    ).toEqual(['github.com', '*.github.com', 'registry.npmjs.org']);
+    const domains = ['api.openai.com', 'a-b.example.co.uk', '*.githubusercontent.com', 'x1.io'];
+    expect(resolveSettings({ ...base, egressAllowDomains: domains }).egressAllowDomains).toEqual(domains);
+  });
+
+  it('refuses an egressAllowDomains entry that is not a domain name, naming the value', () => {
+    const bad: [string, RegExp][] = [
+      ['https://github.com', /"https:\/\/github\.com" is not a domain name/],
+      ['github.com/org', /"github\.com\/org" is not a domain name/],
+      ['github.com:443', /"github\.com:443" is not a domain name/],
+      ['github', /"github" is not a domain name/],
+      ['git hub.com', /"git hub\.com" is not a domain name/],
+      ['foo.*.com', /"foo\.\*\.com" is not a domain name/],
+      ['*github.com', /"\*github\.com" is not a domain name/],
+      ['*.com', /"\*\.com" is not a domain name/],
+      ['-github.com', /"-github\.com" is not a domain name/],
+      ['a..b', /"a\.\.b" is not a domain name/],
+      ['github.com.', /"github\.com\." is not a domain name/],
+      [`${'a'.repeat(64)}.com`, /is not a domain name/],
+      ['', /"" is not a domain name/],
+      ['GitHub.com', /"GitHub\.com": write it in lower case/],
+      ['10.0.0.1', /"10\.0\.0\.1" is an IP address/],
+      ['*', /"\*" would allow every domain/],
+    ];
+    for (const [domain, expected] of bad) {
+      const message = errorOf(() => resolveSettings({ ...base, egressAllowDomains: ['github.com', domain] }));
+      expect(message, domain).toMatch(/egressAllowDomains\.1: /);
+      expect(message, domain).toMatch(expected);
+      expect(egressDomainProblem(domain), domain).toBeDefined();
+    }
+    expect(errorOf(() => resolveSettings({ ...base, egressAllowDomains: [] }))).toMatch(
+      /egressAllowDomains: needs at least one domain/,
+    );
+    expect(
+      errorOf(() =>
+        resolveSettings({
+          ...base,
+          egressAllowDomains: Array.from({ length: 1001 }, (_, i) => `h${i}.example.com`),
+        }),
+      ),
+    ).toMatch(/egressAllowDomains: at most 1000 domains/);
+  });
+
+  it('adds sandbox.mode user to the runner configuration, keeping the rest', () => {
+    const asConfig = (text: string) => validate(parseYaml(text), 'NUMA_CONFIG_YAML');
+    expect(runnerConfigYaml(undefined)).toBe('sandbox:\n  mode: user\n');
+    expect(asConfig(runnerConfigYaml('')).sandbox.mode).toBe('user');
+    const given = '# tuned for big repos\nlimits:\n  max_steps: 60 # more\nsandbox:\n  uid: 62000\n';
+    const out = runnerConfigYaml(given);
+    expect(out).toContain('# tuned for big repos');
+    expect(out).toContain('max_steps: 60 # more');
+    const config = asConfig(out);
+    expect(config.sandbox).toMatchObject({ mode: 'user', uid: 62000 });
+    expect(config.limits.max_steps).toBe(60);
+    // A section whose keys are all commented out, and one that already says user.
+    expect(asConfig(runnerConfigYaml('sandbox:\n  # uid: 1\n')).sandbox.mode).toBe('user');
+    expect(runnerConfigYaml('sandbox:\n  mode: user\n')).toBe('sandbox:\n  mode: user\n');
+  });
+
+  it('refuses a runnerConfigYaml with another sandbox mode, or that is not a YAML mapping', () => {
+    for (const mode of ['none', 'auto', 'namespaces']) {
+      const message = errorOf(() =>
+        resolveSettings({
+          ...base,
+          runnerConfigYaml: `sandbox:\n  mode: ${mode}\n  allow_unsandboxed: true\n`,
+        }),
+      );
+      expect(message).toMatch(new RegExp(`runnerConfigYaml: sandbox\\.mode is "${mode}"`));
+      expect(message).toMatch(/leave sandbox\.mode out/);
+    }
+    expect(errorOf(() => resolveSettings({ ...base, runnerConfigYaml: 'limits: [1\n' }))).toMatch(
+      /runnerConfigYaml: not valid YAML/,
+    );
+    expect(errorOf(() => resolveSettings({ ...base, runnerConfigYaml: '- a\n- b\n' }))).toMatch(
+      /runnerConfigYaml: expected a mapping of keys at the top level/,
+    );
+    expect(errorOf(() => resolveSettings({ ...base, runnerConfigYaml: 'sandbox: user\n' }))).toMatch(
+      /runnerConfigYaml: sandbox: expected a mapping/,
+    );
+    expect(errorOf(() => runnerConfigYaml('sandbox:\n  mode: none\n'))).toMatch(/sandbox\.mode is "none"/);
   });
 
   it('rejects keys it does not know (a typo is not silently ignored)', () => {

@@ -5,9 +5,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Match } from 'aws-cdk-lib/assertions';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { validate } from '../../core/config/load.ts';
 import { isAvatarError } from '../../core/errors.ts';
+import { DEFAULT_CONTAINER_CAPABILITIES } from '../../infra/constructs/runner.ts';
 import { createNumaAvatarApp } from '../../infra/create-app.ts';
 import {
   FIXTURE_CODE,
@@ -61,6 +64,41 @@ function statementsOfRole(json: CfnTemplate, roleId: string): PolicyStatement[] 
 }
 
 const actionsOf = (statements: PolicyStatement[]) => statements.flatMap((s) => asList(s.Action));
+
+interface ContainerDefinition {
+  User?: string;
+  Privileged?: boolean;
+  LinuxParameters?: { Capabilities?: { Add?: string[]; Drop?: string[] }; InitProcessEnabled?: boolean };
+  Environment: { Name: string; Value: unknown }[];
+}
+/** The runner task definition's one container. */
+function runnerContainer(json: CfnTemplate): ContainerDefinition {
+  const [, taskDef] = one(json, 'AWS::ECS::TaskDefinition');
+  const containers = props(taskDef).ContainerDefinitions as ContainerDefinition[];
+  expect(containers).toHaveLength(1);
+  return containers[0]!;
+}
+/** The runner's NUMA_CONFIG_YAML, read as the runner reads it (core/config). */
+function runnerConfigOf(json: CfnTemplate) {
+  const entry = runnerContainer(json).Environment.find((e) => e.Name === 'NUMA_CONFIG_YAML');
+  expect(entry, 'NUMA_CONFIG_YAML').toBeDefined();
+  expect(typeof entry!.Value).toBe('string');
+  const text = entry!.Value as string;
+  return { text, config: validate(parseYaml(text), 'NUMA_CONFIG_YAML') };
+}
+
+const DNS_FIREWALL_TYPES = [
+  'AWS::Route53Resolver::FirewallDomainList',
+  'AWS::Route53Resolver::FirewallRuleGroup',
+  'AWS::Route53Resolver::FirewallRuleGroupAssociation',
+];
+interface FirewallRule {
+  Action: string;
+  Priority: number;
+  FirewallDomainListId: { 'Fn::GetAtt': [string, string] };
+  BlockResponse?: string;
+  FirewallDomainRedirectionAction?: string;
+}
 
 describe('storage', () => {
   it('is one encrypted, private, unversioned bucket that outlives the stack', () => {
@@ -229,6 +267,42 @@ describe('runner', () => {
         }),
       ],
     });
+  });
+
+  it('runs as root with only the capabilities the user sandbox needs, under an init process', () => {
+    const container = runnerContainer(main.json);
+    expect(container.User).toBe('0');
+    expect(container.Privileged).toBeUndefined();
+    expect(container.LinuxParameters).toEqual({
+      Capabilities: {
+        Drop: ['AUDIT_WRITE', 'FSETID', 'MKNOD', 'NET_BIND_SERVICE', 'NET_RAW', 'SETFCAP', 'SYS_CHROOT'],
+      },
+      InitProcessEnabled: true,
+    });
+    // What is left of the default set is exactly what setpriv and the clean-up need.
+    const dropped = container.LinuxParameters!.Capabilities!.Drop!;
+    expect(DEFAULT_CONTAINER_CAPABILITIES.filter((c) => !dropped.includes(c))).toEqual([
+      'CHOWN',
+      'DAC_OVERRIDE',
+      'FOWNER',
+      'KILL',
+      'SETGID',
+      'SETPCAP',
+      'SETUID',
+    ]);
+    // Every dropped name is one of the defaults (a typo would drop nothing).
+    for (const c of dropped) expect(DEFAULT_CONTAINER_CAPABILITIES).toContain(c);
+  });
+
+  it('tells the runner to use the user sandbox', () => {
+    const { text, config } = runnerConfigOf(main.json);
+    expect(text).toBe('sandbox:\n  mode: user\n');
+    expect(config.sandbox.mode).toBe('user');
+    expect(config.sandbox.uid).toBe(61_000);
+  });
+
+  it('creates no DNS firewall unless egressAllowDomains is set', () => {
+    for (const type of DNS_FIREWALL_TYPES) main.template.resourceCountIs(type, 0);
   });
 
   it('has a cluster with Fargate and Fargate Spot capacity providers', () => {
@@ -712,6 +786,8 @@ describe('settings from command-line context', () => {
         lambdaRuntime: 'nodejs22.x',
         modelBaseUrl: 'https://models.example.com/v1',
         alarmEmail: '',
+        egressAllowDomains: 'github.com, *.github.com,registry.npmjs.org,github.com',
+        runnerConfigYaml: '# big repositories\nlimits:\n  max_steps: 60\nsandbox:\n  uid: 62000\n',
         // The Lambda bundles were checked above; skipping them here keeps this file fast.
         'aws:cdk:bundling-stacks': [],
       },
@@ -764,6 +840,77 @@ describe('settings from command-line context', () => {
     ]);
   });
 
+  it('keeps the given runner configuration and adds sandbox.mode user', () => {
+    const { text, config } = runnerConfigOf(variant.json);
+    expect(text).toContain('# big repositories');
+    expect(config.sandbox).toMatchObject({ mode: 'user', uid: 62000 });
+    expect(config.limits.max_steps).toBe(60);
+  });
+
+  it('builds the DNS allow-list: allowed names first, then NXDOMAIN for every other name', () => {
+    const lists = Object.fromEntries(
+      resourcesOf(variant.json, 'AWS::Route53Resolver::FirewallDomainList').map(([id, r]) => [
+        id,
+        props(r).Domains as unknown[],
+      ]),
+    );
+    expect(Object.keys(lists)).toHaveLength(3);
+    const [, group] = one(variant.json, 'AWS::Route53Resolver::FirewallRuleGroup');
+    const rules = props(group).FirewallRules as FirewallRule[];
+    const listOf = (rule: FirewallRule) => lists[rule.FirewallDomainListId['Fn::GetAtt'][0]]!;
+
+    const allows = rules.filter((r) => r.Action === 'ALLOW');
+    const blocks = rules.filter((r) => r.Action === 'BLOCK');
+    expect(rules).toHaveLength(3);
+    expect(allows).toHaveLength(2);
+    expect(blocks).toHaveLength(1);
+    const block = blocks[0]!;
+    expect(block.BlockResponse).toBe('NXDOMAIN');
+    expect(listOf(block)).toEqual(['*']);
+    // Lowest priority first: every ALLOW rule is looked at before the BLOCK rule.
+    for (const allow of allows) expect(allow.Priority).toBeLessThan(block.Priority);
+    expect(new Set(rules.map((r) => r.Priority)).size).toBe(3);
+    for (const allow of allows)
+      expect(allow.FirewallDomainRedirectionAction).toBe('TRUST_REDIRECTION_DOMAIN');
+
+    // The operator's list, de-duplicated; and the names the runner itself needs.
+    const [operator, service] = [...allows].sort((a, b) => a.Priority - b.Priority).map(listOf);
+    expect(operator).toEqual(['*.github.com', 'github.com', 'registry.npmjs.org']);
+    const serviceNames = service!.map(flatten);
+    expect(serviceNames).toEqual(
+      expect.arrayContaining([
+        'numa.test.example',
+        'models.example.com',
+        expect.stringMatching(/^\$\{StorageBucket[^}]*\}\.s3\.\$\{AWS::Region\}\.\$\{AWS::URLSuffix\}$/),
+        'api.ecr.${AWS::Region}.${AWS::URLSuffix}',
+        '${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}',
+        'prod-${AWS::Region}-starport-layer-bucket.s3.${AWS::Region}.${AWS::URLSuffix}',
+        'logs.${AWS::Region}.${AWS::URLSuffix}',
+        'secretsmanager.${AWS::Region}.${AWS::URLSuffix}',
+      ]),
+    );
+    // The model endpoint is the configured one, not OpenAI's.
+    expect(serviceNames).not.toContain('api.openai.com');
+    // No wildcard over AWS: only the endpoints themselves.
+    for (const name of serviceNames) expect(name).not.toContain('*');
+  });
+
+  it('associates the rule group with the runners’ VPC', () => {
+    const [vpcId] = one(variant.json, 'AWS::EC2::VPC');
+    const [groupId] = one(variant.json, 'AWS::Route53Resolver::FirewallRuleGroup');
+    const [, association] = one(variant.json, 'AWS::Route53Resolver::FirewallRuleGroupAssociation');
+    expect(props(association)).toMatchObject({
+      VpcId: refTo(vpcId),
+      FirewallRuleGroupId: { 'Fn::GetAtt': [groupId, 'Id'] },
+    });
+    const priority = props(association).Priority as number;
+    expect(priority).toBeGreaterThanOrEqual(100);
+    expect(priority).toBeLessThanOrEqual(9900);
+    // The VPC keeps the Amazon-provided resolver: no DHCP options or resolver endpoints of ours.
+    variant.template.resourceCountIs('AWS::EC2::DHCPOptions', 0);
+    variant.template.resourceCountIs('AWS::Route53Resolver::ResolverEndpoint', 0);
+  });
+
   it('puts the runners in private subnets behind one NAT gateway', () => {
     variant.template.resourceCountIs('AWS::EC2::NatGateway', 1);
     const vars = (
@@ -798,6 +945,32 @@ describe('settings from command-line context', () => {
   });
 });
 
+describe('DNS allow-list in an existing VPC', () => {
+  let existing: Synthesized;
+  beforeAll(() => {
+    existing = synth({
+      vpcId: 'vpc-0abc123',
+      subnetIds: 'subnet-0aaa,subnet-0bbb',
+      egressAllowDomains: 'github.com',
+      'aws:cdk:bundling-stacks': [],
+    });
+  });
+  afterAll(() => existing?.cleanup());
+
+  it('associates the rule group with that VPC and warns that it applies to all of it', () => {
+    existing.template.resourceCountIs('AWS::EC2::VPC', 0);
+    existing.template.hasResourceProperties('AWS::Route53Resolver::FirewallRuleGroupAssociation', {
+      VpcId: 'vpc-0abc123',
+    });
+    Annotations.fromStack(existing.stack).hasWarning(
+      '*',
+      Match.stringLikeRegexp(
+        'egressAllowDomains: the DNS Firewall rule group is associated with the whole VPC vpc-0abc123',
+      ),
+    );
+  });
+});
+
 describe('errors', () => {
   it('names a missing runner Dockerfile', () => {
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'numa-no-dockerfile-'));
@@ -815,6 +988,48 @@ describe('errors', () => {
       );
     } finally {
       fs.rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('names an egressAllowDomains entry that is not a domain name', () => {
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'numa-bad-domain-'));
+    try {
+      createNumaAvatarApp({
+        context: {
+          ...cdkJsonContext(),
+          backendUrl: TEST_BACKEND_URL,
+          egressAllowDomains: 'github.com,https://evil.example.com/x',
+        },
+        outdir,
+        overrides: FIXTURE_CODE,
+      });
+      expect.unreachable('expected an error');
+    } catch (err) {
+      expect(isAvatarError(err, 'CONFIG_INVALID')).toBe(true);
+      expect((err as Error).message).toMatch(
+        /egressAllowDomains\.1: "https:\/\/evil\.example\.com\/x" is not a domain name/,
+      );
+    } finally {
+      fs.rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a runnerConfigYaml that sets another sandbox mode', () => {
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'numa-bad-sandbox-'));
+    try {
+      expect(() =>
+        createNumaAvatarApp({
+          context: {
+            ...cdkJsonContext(),
+            backendUrl: TEST_BACKEND_URL,
+            runnerConfigYaml: 'sandbox:\n  mode: none\n  allow_unsandboxed: true\n',
+          },
+          outdir,
+          overrides: FIXTURE_CODE,
+        }),
+      ).toThrow(/runnerConfigYaml: sandbox\.mode is "none"/);
+    } finally {
+      fs.rmSync(outdir, { recursive: true, force: true });
     }
   });
 

@@ -1,6 +1,8 @@
 /**
  * The avatar service's own interface, in-process: GET /status never shows a secret; POST /config
- * is validated, applied without a restart (the next poll goes to the new backend) and persisted.
+ * is validated, applied without a restart (the next poll goes to the new backend) and persisted. POST
+ * /config carries the admin token the service keeps in `<work_dir>/status-api/admin-token`
+ * (test/security/status-api.test.ts: refused without it).
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -10,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config/load.ts';
 import { silentLogger } from '../../core/log.ts';
 import { AvatarService } from '../../local/service.ts';
+import { adminTokenPath } from '../../local/status-api.ts';
 import { startNumaBackend, type NumaBackend } from '../../servers/numa-backend/index.ts';
 import { freePort } from '../helpers/world.ts';
 
@@ -37,11 +40,14 @@ describe('AvatarService status API', () => {
     const service = new AvatarService({ loaded, logger: silentLogger });
     await service.start();
     cleanups.push(() => service.stop());
-    return { dir, file, first, second, service, url: service.statusUrl! };
+    // What a client of POST /config does: read the token file the service wrote.
+    const token = (await readFile(adminTokenPath(service.workDir), 'utf8')).trim();
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+    return { dir, file, first, second, service, url: service.statusUrl!, headers, token };
   };
 
   it('reports its state without secrets', async () => {
-    const { url, first } = await setup();
+    const { url, first, token } = await setup();
     const res = await fetch(`${url}/status`);
     const text = await res.text();
     const body = JSON.parse(text) as Record<string, unknown>;
@@ -57,13 +63,15 @@ describe('AvatarService status API', () => {
     expect(typeof body.version).toBe('string');
     expect(text).not.toContain('tok-first-123456');
     expect(text).not.toContain('ghp_abcdefghijklmnopqrstuvwxyz0123456789');
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(text).not.toContain(token);
   });
 
   it('applies a partial config without a restart and persists it', async () => {
-    const { url, file, second, service } = await setup();
+    const { url, file, second, service, headers } = await setup();
     const res = await fetch(`${url}/config`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers,
       body: JSON.stringify({ backend: { url: second.url, api_token: 'tok-second-654321' }, concurrency: 3 }),
     });
     expect(res.status).toBe(200);
@@ -86,11 +94,11 @@ describe('AvatarService status API', () => {
   });
 
   it('rejects an invalid change, naming the key, and changes nothing', async () => {
-    const { url, file } = await setup();
+    const { url, file, headers } = await setup();
     const before = await readFile(file, 'utf8');
     const res = await fetch(`${url}/config`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers,
       body: JSON.stringify({ concurrency: 'many' }),
     });
     expect(res.status).toBe(400);
@@ -101,10 +109,10 @@ describe('AvatarService status API', () => {
   });
 
   it('says which changes need a restart', async () => {
-    const { url } = await setup();
+    const { url, headers } = await setup();
     const res = await fetch(`${url}/config`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers,
       body: JSON.stringify({ status_port: 0, work_dir: 'elsewhere' }),
     });
     expect(await res.json()).toEqual({ success: true, restart_required: ['status_port', 'work_dir'] });

@@ -4,6 +4,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AvatarError } from '../../core/errors.ts';
 import { startStatusApi, type StatusApi, type StatusApiOptions } from '../../local/status-api.ts';
 
+/** An admin token of the shape the service generates (32 random bytes, base64url). */
+const TOKEN = 'k3Jd9xQv_0aZ-7TtYpLw2sNcE5rUf8hGm1bVo4iXyqA';
+const TOKEN_FILE = '/work/dir/status-api/admin-token';
+
 const apis: StatusApi[] = [];
 afterEach(async () => {
   await Promise.all(apis.splice(0).map((a) => a.close()));
@@ -23,6 +27,8 @@ async function start(opts: Partial<StatusApiOptions> = {}): Promise<StatusApi & 
       patches.push(patch);
       return { restart_required: [] };
     },
+    adminToken: TOKEN,
+    adminTokenFile: TOKEN_FILE,
     ...opts,
   });
   apis.push(api);
@@ -68,7 +74,8 @@ function call(
   });
 }
 
-const JSON_HEADERS = { 'content-type': 'application/json' };
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+const JSON_HEADERS = { 'content-type': 'application/json', ...AUTH };
 
 describe('status API', () => {
   it('listens on 127.0.0.1 and reports its URL', async () => {
@@ -145,7 +152,7 @@ describe('status API', () => {
     expect(r.status).toBe(200);
     expect(r.json).toEqual({ success: true, restart_required: [] });
     const r2 = await call(api, 'POST', '/config', {
-      headers: { 'content-type': 'application/json; charset=utf-8' },
+      headers: { 'content-type': 'application/json; charset=utf-8', ...AUTH },
       body: JSON.stringify({ status_port: 8000 }),
     });
     expect(r2.json).toEqual({ success: true, restart_required: ['status_port'] });
@@ -201,10 +208,10 @@ describe('status API', () => {
   it('POST /config: 415 without a JSON content type', async () => {
     const api = await start();
     const cases: Array<Record<string, string>> = [
-      {},
-      { 'content-type': 'text/plain' },
-      { 'content-type': 'application/x-www-form-urlencoded' },
-      { 'content-type': 'application/jsonp' },
+      { ...AUTH },
+      { 'content-type': 'text/plain', ...AUTH },
+      { 'content-type': 'application/x-www-form-urlencoded', ...AUTH },
+      { 'content-type': 'application/jsonp', ...AUTH },
     ];
     for (const headers of cases) {
       const r = await call(api, 'POST', '/config', { headers, body: '{"avatar":{"name":"x"}}' });
@@ -212,6 +219,81 @@ describe('status API', () => {
       expect(r.json.error).toContain('Content-Type: application/json');
     }
     expect(api.patches).toEqual([]);
+  });
+
+  it('POST /config without a bearer token: 401 with WWW-Authenticate and where the token is, nothing applied', async () => {
+    const api = await start();
+    const body = JSON.stringify({ backend: { url: 'http://127.0.0.1:9999' }, commands: { deny: [] } });
+    for (const authorization of [
+      undefined,
+      '',
+      'Bearer',
+      'Bearer ',
+      `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`,
+      TOKEN,
+      `Token ${TOKEN}`,
+    ]) {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (authorization !== undefined) headers.authorization = authorization;
+      const r = await call(api, 'POST', '/config', { headers, body });
+      expect(r.status, JSON.stringify(authorization)).toBe(401);
+      expect(r.headers['www-authenticate']).toMatch(/^Bearer\b/);
+      expect(r.json.success).toBe(false);
+      expect(r.json.error).toContain(TOKEN_FILE);
+      expect(r.json.token_file).toBe(TOKEN_FILE);
+      expect(JSON.stringify(r)).not.toContain(TOKEN);
+    }
+    expect(api.patches).toEqual([]);
+  });
+
+  it('POST /config with a wrong bearer token: 403, nothing applied, the token not echoed', async () => {
+    const api = await start();
+    const body = JSON.stringify({ backend: { url: 'http://127.0.0.1:9999' } });
+    const wrong = [
+      'not-the-token',
+      TOKEN.slice(0, -1) + (TOKEN.endsWith('A') ? 'B' : 'A'), // same length, last character differs
+      TOKEN.slice(0, -1), // a prefix
+      TOKEN + 'x',
+      TOKEN.toLowerCase(),
+    ];
+    for (const token of wrong) {
+      const r = await call(api, 'POST', '/config', {
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body,
+      });
+      expect(r.status, token).toBe(403);
+      expect(r.json.success).toBe(false);
+      expect(r.json.error).toMatch(/not the status API's admin token/);
+      expect(JSON.stringify(r)).not.toContain(TOKEN);
+      expect(JSON.stringify(r.json)).not.toContain(token);
+    }
+    expect(api.patches).toEqual([]);
+  });
+
+  it('POST /config: the token is checked first (before the content type and the body), the scheme in any case', async () => {
+    const api = await start();
+    const noAuth = await call(api, 'POST', '/config', {
+      headers: { 'content-type': 'text/plain' },
+      body: '{not json',
+    });
+    expect(noAuth.status).toBe(401);
+    const lower = await call(api, 'POST', '/config', {
+      headers: { 'content-type': 'application/json', authorization: `bearer ${TOKEN}` },
+      body: '{"avatar":{"name":"x"}}',
+    });
+    expect(lower.status).toBe(200);
+    expect(api.patches).toEqual([{ avatar: { name: 'x' } }]);
+  });
+
+  it('GET /status needs no token', async () => {
+    const api = await start();
+    expect((await call(api, 'GET', '/status')).status).toBe(200);
+  });
+
+  it('refuses to start with an empty or short admin token', async () => {
+    for (const adminToken of ['', 'short', ' '.repeat(43), TOKEN + '=']) {
+      await expect(start({ adminToken }), JSON.stringify(adminToken)).rejects.toThrow(/admin token refused/);
+    }
   });
 
   it('405 for other methods on /status and /config, with Allow', async () => {

@@ -98,7 +98,11 @@ describe('AWS runner entry', () => {
       OPENAI_BASE_URL: world.model.baseURL,
       NUMA_MODEL: 'gpt-4o-mini',
       NUMA_WORK_DIR: path.join(scratch, `work-${seq}`),
-      NUMA_CONFIG_YAML: CONFIG_YAML,
+      // git.allowed_hosts: the world's git server (a loopback port), where GIT_TOKEN may go.
+      NUMA_CONFIG_YAML: CONFIG_YAML.replace(
+        'git:\n',
+        `git:\n  allowed_hosts: ['${new URL(world.git.url).host}']\n`,
+      ),
       ...extra,
     };
   };

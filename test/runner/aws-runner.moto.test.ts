@@ -80,7 +80,9 @@ describeWithMoto('runner-aws entry against moto S3', () => {
         OPENAI_BASE_URL: world.model.baseURL,
         NUMA_MODEL: 'scripted',
         NUMA_RUN_TIMEOUT_SECONDS: '600',
-        NUMA_CONFIG_YAML: 'logs:\n  flush_interval: 0.3\nbackend:\n  timeout: 5\n',
+        NUMA_CONFIG_YAML:
+          'logs:\n  flush_interval: 0.3\nbackend:\n  timeout: 5\n' +
+          `git:\n  allowed_hosts: ['${new URL(world.git.url).host}']\n`,
         NUMA_WORK_DIR: path.join(dir, `work-${runId}`),
         AWS_ENDPOINT_URL: moto.endpoint,
         AWS_REGION: MOTO_REGION,

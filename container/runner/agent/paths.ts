@@ -53,17 +53,25 @@ function folded(input: string): string {
   return out;
 }
 
-/** Why one path segment is refused (after the '..' and absolute checks), or undefined. */
-function segmentProblem(seg: string): string | undefined {
-  if (seg !== '.' && seg !== '..' && /^[. ]+$/.test(seg)) {
-    return `its part ${JSON.stringify(seg)} is made only of dots and spaces (some file systems read it as ".." or ".")`;
-  }
+/**
+ * Whether one path segment names git's `.git` directory, in the spellings other file systems fold
+ * into it (`.GIT`, `.git.`, `.git `, `.git::$INDEX_ALLOCATION`, `GIT~1`).
+ */
+export function isGitDirName(seg: string): boolean {
   // Windows strips trailing dots and spaces and reads `name::$DATA`-style stream suffixes as the name.
   const base = seg
     .replace(/:+\$.*$/, '')
     .replace(/[. ]+$/, '')
     .toLowerCase();
-  if (base === '.git' || seg.toLowerCase() === 'git~1') {
+  return base === '.git' || seg.toLowerCase() === 'git~1';
+}
+
+/** Why one path segment is refused (after the '..' and absolute checks), or undefined. */
+function segmentProblem(seg: string): string | undefined {
+  if (seg !== '.' && seg !== '..' && /^[. ]+$/.test(seg)) {
+    return `its part ${JSON.stringify(seg)} is made only of dots and spaces (some file systems read it as ".." or ".")`;
+  }
+  if (isGitDirName(seg)) {
     return "it is inside git's internal .git directory, which the tools do not read or change";
   }
   return undefined;

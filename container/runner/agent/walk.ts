@@ -1,11 +1,13 @@
 /**
  * Walks the repository tree the way the agent should see it: sorted, `.git` skipped, what
- * .gitignore ignores skipped, symlinks reported but never followed.
+ * .gitignore ignores skipped, symlinks reported but never followed. Each directory is read through
+ * a descriptor walked from the root (safe-fs.ts), so a folder swapped for a link to outside while
+ * the walk runs is not listed.
  */
 import type { Dirent } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { IgnoreMatcher } from './ignore.ts';
+import { readRepoDir } from './safe-fs.ts';
 
 export interface WalkEntry {
   /** Repository-relative, forward slashes. */
@@ -42,7 +44,7 @@ export async function* walk(opts: WalkOptions): AsyncGenerator<WalkEntry> {
     if (opts.signal?.aborted) return;
     let dirents: Dirent[];
     try {
-      dirents = await readdir(path.join(opts.root, dirRel), { withFileTypes: true });
+      dirents = await readRepoDir(opts.root, dirRel === '' ? '.' : dirRel);
     } catch {
       return; // unreadable directory: nothing to show
     }

@@ -3,12 +3,13 @@
  * vendored and generated trees (node_modules, vendor, dist, build, target, virtualenvs, …),
  * hidden directories other than a few that hold instructions and CI (.github, .cursor, …),
  * lockfiles, minified and generated sources, and binary files (by extension). Symlinks are never
- * followed. The walk stops after `maxFiles` files (it says so: `truncated`).
+ * followed, and every directory is read through a descriptor walked from the root
+ * (agent/safe-fs.ts): a folder swapped for a link to outside is not listed. The walk stops after
+ * `maxFiles` files (it says so: `truncated`).
  */
 import type { Dirent } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
-import path from 'node:path';
 import { IgnoreMatcher } from '../agent/ignore.ts';
+import { withRepoDir } from '../agent/safe-fs.ts';
 import { languageForPath } from '../treesitter/index.ts';
 import type { Lang } from '../treesitter/index.ts';
 
@@ -136,6 +137,24 @@ export function isSkippedDir(name: string): boolean {
   return VENDORED_DIRS.has(name) || name.endsWith('.egg-info');
 }
 
+/** Directories read (or files sized) at once: each holds a few descriptors while it walks. */
+const CONCURRENCY = 32;
+
+/** `items.map(fn)` with at most `limit` calls running at once; results in order. */
+async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 /** Lists the repository's files (sorted by path) for the context. */
 export async function listRepoFiles(root: string, opts: ListOptions = {}): Promise<RepoFiles> {
   const maxFiles = opts.maxFiles ?? 20_000;
@@ -149,17 +168,24 @@ export async function listRepoFiles(root: string, opts: ListOptions = {}): Promi
   while (level.length > 0 && !truncated) {
     if (opts.signal?.aborted) break;
     const next: string[] = [];
-    const listed = await Promise.all(
-      level.map(async (dirRel) => {
-        try {
-          return { dirRel, entries: await readdir(path.join(root, dirRel), { withFileTypes: true }) };
-        } catch {
-          return { dirRel, entries: [] as Dirent[] };
-        }
-      }),
-    );
-    const candidates: Array<{ rel: string }> = [];
-    for (const { dirRel, entries } of listed) {
+    // Each directory listed, and its files sized, through one descriptor of it.
+    const listed = await mapLimited(level, CONCURRENCY, async (dirRel) => {
+      try {
+        return await withRepoDir(root, dirRel === '' ? '.' : dirRel, async (dir) => {
+          const sizes = new Map<string, number>();
+          for (const d of dir.entries) {
+            if (!d.isFile()) continue;
+            const st = await dir.lstat(d.name).catch(() => undefined);
+            if (st?.isFile()) sizes.set(d.name, st.size);
+          }
+          return { dirRel, entries: dir.entries, sizes };
+        });
+      } catch {
+        return { dirRel, entries: [] as Dirent[], sizes: new Map<string, number>() };
+      }
+    });
+    const candidates: Array<{ rel: string; size: number }> = [];
+    for (const { dirRel, entries, sizes } of listed) {
       entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       for (const d of entries) {
         const rel = dirRel === '' ? d.name : `${dirRel}/${d.name}`;
@@ -177,24 +203,14 @@ export async function listRepoFiles(root: string, opts: ListOptions = {}): Promi
             truncated = true;
             break;
           }
-          candidates.push({ rel });
+          const size = sizes.get(d.name);
+          if (size !== undefined) candidates.push({ rel, size });
         }
         // symlinks and other kinds: never followed, not listed
       }
       if (truncated) break;
     }
-    const sized = await Promise.all(
-      candidates.map(async ({ rel }) => {
-        try {
-          const st = await lstat(path.join(root, rel));
-          return st.isFile() ? { rel, size: st.size } : undefined;
-        } catch {
-          return undefined;
-        }
-      }),
-    );
-    for (const f of sized) {
-      if (!f) continue;
+    for (const f of candidates) {
       const lang = languageForPath(f.rel);
       files.push(lang ? { ...f, lang } : f);
     }

@@ -7,10 +7,10 @@
  * convention), .github/copilot-instructions.md, .cursorrules and .cursor/rules/*, CONTRIBUTING.md.
  * Style configs (.editorconfig, ESLint, Prettier, ruff / black / isort / flake8 sections, golangci,
  * rustfmt, clang-format, RuboCop, Biome, tsconfig) are summarised: file name plus a short excerpt.
- * Every excerpt is capped.
+ * Every excerpt is capped. Every file is read through agent/safe-fs.ts: only regular files inside
+ * the repository, never through a link out of it (`.editorconfig -> /proc/self/environ` is left out).
  */
-import { access, readFile } from 'node:fs/promises';
-import path from 'node:path';
+import { existsInRepo, readRepoText } from '../agent/safe-fs.ts';
 import { detectTestCommand } from '../testing/detect.ts';
 import { estimateTokens, truncateToTokens } from './budget.ts';
 import type { RepoFile } from './files.ts';
@@ -138,22 +138,15 @@ export function detectLanguages(files: readonly RepoFile[]): Array<{ name: strin
     .sort((a, b) => b.files - a.files || a.name.localeCompare(b.name));
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
-  }
+/** Whether `rel` exists inside the repository (a link counts only when its target stays inside). */
+function exists(root: string, rel: string): Promise<boolean> {
+  return existsInRepo(root, rel);
 }
 
-async function readText(file: string, max = 200_000): Promise<string | undefined> {
-  try {
-    const t = await readFile(file, 'utf8');
-    return t.length > max ? t.slice(0, max) : t;
-  } catch {
-    return undefined;
-  }
+/** A regular file inside the repository as text, at most `max` bytes; undefined when it cannot be read safely. */
+async function readText(root: string, rel: string, max = 200_000): Promise<string | undefined> {
+  const t = await readRepoText(root, rel, max);
+  return t !== undefined && t.length > max ? t.slice(0, max) : t;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -424,7 +417,7 @@ async function instructionFiles(
     scope = '',
     governs: string[] = [],
   ) => {
-    const text = await readText(path.join(root, rel));
+    const text = await readText(root, rel);
     if (text === undefined || text.trim() === '') return;
     out.push({ path: rel, kind, scope, governs, ...excerptOf(text, cap, rel) });
   };
@@ -451,7 +444,7 @@ async function instructionFiles(
   const has = (rel: string) => files.some((f) => f.rel === rel);
   if (has('.github/copilot-instructions.md'))
     await add('.github/copilot-instructions.md', 'copilot', caps.copilot);
-  if (await exists(path.join(root, '.cursorrules'))) await add('.cursorrules', 'cursor', caps.cursor);
+  if (await exists(root, '.cursorrules')) await add('.cursorrules', 'cursor', caps.cursor);
   const cursorRules = files.filter((f) => /^\.cursor\/rules\/[^/]+\.(mdc|md)$/.test(f.rel)).slice(0, 3);
   for (const f of cursorRules) await add(f.rel, 'cursor', Math.floor(caps.cursor / 2));
   const contributing = [
@@ -489,7 +482,7 @@ function shortExcerpt(text: string, opts: { stripComments?: boolean } = {}): str
 async function styleConfigs(info: RootInfo, files: readonly RepoFile[]): Promise<StyleConfig[]> {
   const out: StyleConfig[] = [];
   const addFile = async (rel: string, tool: string, stripComments = true) => {
-    const text = await readText(path.join(info.root, rel), 50_000);
+    const text = await readText(info.root, rel, 50_000);
     if (text === undefined || text.trim() === '') return;
     out.push({ path: rel, tool, excerpt: shortExcerpt(text, { stripComments }) });
   };
@@ -556,7 +549,7 @@ async function styleConfigs(info: RootInfo, files: readonly RepoFile[]): Promise
       excerpt: shortExcerpt(flake8InCfg, { stripComments: true }),
     });
   if (files.some((f) => f.rel === 'tsconfig.json')) {
-    const ts = await readText(path.join(info.root, 'tsconfig.json'), 50_000);
+    const ts = await readText(info.root, 'tsconfig.json', 50_000);
     if (ts) {
       const opts = /"compilerOptions"\s*:\s*\{([^}]*)\}/.exec(ts)?.[1];
       const keys = (opts ?? '')
@@ -588,13 +581,13 @@ export async function detectProject(
   const has = (name: string) => {
     let p = existsCache.get(name);
     if (!p) {
-      p = exists(path.join(root, name));
+      p = exists(root, name);
       existsCache.set(name, p);
     }
     return p;
   };
   let pkg: Record<string, unknown> | undefined;
-  const pkgText = await readText(path.join(root, 'package.json'));
+  const pkgText = await readText(root, 'package.json');
   if (pkgText !== undefined) {
     try {
       const parsed: unknown = JSON.parse(pkgText);
@@ -606,9 +599,9 @@ export async function detectProject(
   const info: RootInfo = {
     root,
     pkg,
-    pyproject: await readText(path.join(root, 'pyproject.toml')),
-    setupCfg: await readText(path.join(root, 'setup.cfg')),
-    toxIni: await readText(path.join(root, 'tox.ini')),
+    pyproject: await readText(root, 'pyproject.toml'),
+    setupCfg: await readText(root, 'setup.cfg'),
+    toxIni: await readText(root, 'tox.ini'),
     has,
   };
   const pms = await packageManagers(info);

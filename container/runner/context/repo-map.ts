@@ -11,8 +11,7 @@
  * puts the files the brief points at first. renderRepoMap() fills the budget: the best files with
  * their symbols (line numbers point at definitions), then bare paths, then a count of the rest.
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readRepoText } from '../agent/safe-fs.ts';
 import { estimateTokens } from './budget.ts';
 import type { DefinitionIndex } from './brief.ts';
 import type { RepoFile } from './files.ts';
@@ -120,9 +119,7 @@ export async function indexRepository(opts: IndexOptions): Promise<RepoIndex> {
   for (let k = 0; k < candidates.length; k += BATCH) {
     if (opts.signal?.aborted) break;
     const batch = candidates.slice(k, k + BATCH);
-    const texts = await Promise.all(
-      batch.map((f) => readFile(path.join(opts.root, f.rel), 'utf8').catch(() => undefined)),
-    );
+    const texts = await Promise.all(batch.map((f) => readRepoText(opts.root, f.rel, maxBytes)));
     for (let j = 0; j < batch.length; j++) {
       const text = texts[j];
       const f = batch[j]!;

@@ -32,7 +32,8 @@ export function credentialsFromUrl(url: string): GitAuth | undefined {
  * The credentials to use for `url`: those embedded in the URL when present; otherwise the token
  * with the provider's username convention (github.com: x-access-token, GitLab: oauth2,
  * bitbucket.org: x-token-auth), or `username` (default `git`) anywhere else. An explicit username
- * wins over the convention. Undefined when there is neither.
+ * wins over the convention. Undefined when there is neither. This applies no host policy: the
+ * runner hands out the token through createGitCredentials (hosts.ts, `git.allowed_hosts`).
  */
 export function authForUrl(url: string, token: string | undefined, username?: string): GitAuth | undefined {
   const embedded = credentialsFromUrl(url);
@@ -50,10 +51,16 @@ export function authForUrl(url: string, token: string | undefined, username?: st
   return { username: username || providerUsername(host) || 'git', password: token };
 }
 
-/** The URL without userinfo: what is stored as `origin` and shown in messages. */
+/**
+ * The URL without userinfo, in its normalized form: what is stored as `origin`, what git and
+ * isomorphic-git connect to, and what messages show. Normalized (WHATWG: host lower-cased and in
+ * punycode, `\` read as `/`, default port dropped) so that every parser after this one sees the
+ * host that git.allowed_hosts was checked against (hosts.ts). A string that is not a URL is
+ * returned as it is.
+ */
 export function stripCredentials(url: string): string {
   const u = parseUrl(url);
-  if (!u || (!u.username && !u.password)) return url;
+  if (!u) return url;
   u.username = '';
   u.password = '';
   return u.toString();

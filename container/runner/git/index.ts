@@ -1,6 +1,6 @@
 /**
  * The runner's Git port: its types, the two engines (the `git` binary and isomorphic-git), the
- * engine choice, and the credentials convention per provider.
+ * engine choice, the credentials convention per provider, and the hosts the token may go to.
  */
 export type {
   CloneOptions,
@@ -16,6 +16,9 @@ export type {
 } from './types.ts';
 export { DEFAULT_GIT_TIMEOUT_MS } from './types.ts';
 export { authForUrl, credentialsFromUrl, stripCredentials } from './auth.ts';
+export { checkGitHost, createGitCredentials, isLoopbackHost, withGitHostPolicy } from './hosts.ts';
+export type { GitCredentials, GitCredentialsOptions, GitHostCheck } from './hosts.ts';
+export { assertBranchName } from './refs.ts';
 export { createNativeGit } from './native.ts';
 export { createIsomorphicGit } from './isomorphic.ts';
 export { gitVersion, selectGitEngine } from './select.ts';

@@ -16,6 +16,7 @@ import type { ErrorCode } from '../../../core/errors.ts';
 import type { Redactor } from '../../../core/redact.ts';
 import { credentialsFromUrl, stripCredentials } from './auth.ts';
 import { createOriginGuard } from './origin.ts';
+import { assertBranchName } from './refs.ts';
 import { gitError, redactorFor } from './errors.ts';
 import type { BlobEntry, TreeCtx } from './iso-tree.ts';
 import { applyTreeChanges, commitTreeOid, diffTrees, listTreeFiles, lookupEntry } from './iso-tree.ts';
@@ -135,6 +136,7 @@ export function createIsomorphicGit(opts: GitEngineOptions = {}): GitEngine {
   };
 
   const fetchInto = async (dir: string, branch: string, depth?: number): Promise<string | undefined> => {
+    assertBranchName(branch);
     const url = await originUrl(dir);
     const r = remote(url);
     const what = `fetching ${branch} (${url})`;
@@ -442,6 +444,7 @@ export function createIsomorphicGit(opts: GitEngineOptions = {}): GitEngine {
     },
 
     async push(dir, branch): Promise<PushResult> {
+      assertBranchName(branch);
       const url = await originUrl(dir);
       const r = remote(url);
       try {
@@ -458,8 +461,10 @@ export function createIsomorphicGit(opts: GitEngineOptions = {}): GitEngine {
                 remote: 'origin',
                 url,
                 corsProxy: '',
-                ref: branch,
-                remoteRef: branch,
+                // Full names: isomorphic-git expands a short one trying refs/tags/ before
+                // refs/heads/, so a tag the agent made with the branch's name would be pushed.
+                ref: `refs/heads/${branch}`,
+                remoteRef: `refs/heads/${branch}`,
                 onAuth: r.onAuth,
                 onAuthFailure: r.onAuthFailure,
                 onProgress: r.onProgress,

@@ -14,6 +14,7 @@ import { assertConfigAllowed } from './config-guard.ts';
 import { byPath, normalizeRepoPath } from './paths.ts';
 import { createOriginGuard } from './origin.ts';
 import { createGitRunner } from './process.ts';
+import { assertBranchName } from './refs.ts';
 import type { GitRunOptions } from './process.ts';
 import type { GitAuth, GitEngine, GitEngineOptions, PushResult, RemoteInfo } from './types.ts';
 import { DEFAULT_GIT_TIMEOUT_MS } from './types.ts';
@@ -86,6 +87,7 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
 
   /** Fetches origin/<branch> (single branch; no depth unless given); its oid, undefined when the remote lacks it. */
   const fetchInto = async (dir: string, branch: string, depth?: number): Promise<string | undefined> => {
+    assertBranchName(branch);
     const call = await remoteCall(dir, `fetching ${branch}`);
     const args = ['fetch', ...progressFlag(), '--no-tags', ...(depth ? ['--depth', String(depth)] : [])];
     try {
@@ -108,7 +110,8 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
 
     async lsRemote(url) {
       const clean = stripCredentials(url);
-      const r = await git(['ls-remote', '--symref', clean], {
+      // `--`: a URL from the backend that starts with "-" is not an option (--upload-pack=…).
+      const r = await git(['ls-remote', '--symref', '--', clean], {
         auth: resolveAuth(url),
         remoteUrl: clean,
         what: `listing the branches of ${clean}`,
@@ -267,12 +270,17 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
     },
 
     async push(dir, branch): Promise<PushResult> {
+      assertBranchName(branch);
       const call = await remoteCall(dir, `pushing ${branch}`);
+      // Exactly the one branch, to the URL the engine cloned from (never a remote's name, whose
+      // push URL and refspecs .git/config would decide): no force, no tags, no submodules.
       const r = await git(
         [
           'push',
           '--porcelain',
           '--no-verify',
+          '--no-follow-tags',
+          '--recurse-submodules=no',
           ...progressFlag(),
           '--',
           call.remoteUrl,

@@ -8,18 +8,22 @@
  *   this run, bound at /home/agent) and an empty /tmp;
  * - the work dir, the config, other runs and every home folder are simply not there;
  * - its own /proc: no other process (the runner, the service) can be seen, let alone read;
- * - no network but its own loopback;
+ * - no network but its own loopback; setup steps reach the hosts of sandbox.network.allow through
+ *   the runner's egress proxy (egress-proxy.ts), by a bridge on that loopback (bridge.mjs);
  * - no capabilities, a new session (no terminal injection), and when the command's first process
  *   ends the pid namespace ends with it: nothing it started survives (setsid, nohup or not);
  * - rlimits on file size, open files and processes (prlimit, inside).
  */
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Sandbox, SandboxCommand, SandboxSpawn } from './types.ts';
 import { unreadableByOthers } from './masks.ts';
 import type { SandboxLimits } from './limits.ts';
-import { prlimitArgs } from './limits.ts';
+import { describeLimits, prlimitArgs } from './limits.ts';
 
 export const SANDBOX_HOME = '/home/agent';
+/** The egress proxy's socket, in the folder given as proxySocketDir. */
+export const PROXY_SOCKET = 'proxy.sock';
 
 export interface BubblewrapOptions {
   /** The bwrap binary (default /usr/bin/bwrap). */
@@ -34,7 +38,16 @@ export interface BubblewrapOptions {
   uid: number;
   gid: number;
   limits: SandboxLimits;
+  /** For setup steps: the folder holding the egress proxy's socket (egress-proxy.ts). */
+  proxySocketDir?: string;
+  /** Called by close() (stops the egress proxy). */
+  onClose?: () => Promise<void>;
 }
+
+/** Inside the sandbox: where the proxy's socket folder and the bridge are bound, and its port. */
+const PROXY_DIR = '/run/numa-avatar';
+const BRIDGE = fileURLToPath(new URL('./bridge.mjs', import.meta.url));
+const PROXY_PORT = 3128;
 
 const SYSTEM_LINKS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 const SYSTEM_DIRS = ['/usr', '/etc', '/opt'];
@@ -94,23 +107,54 @@ export class Bubblewrap implements Sandbox {
     this.fixed = args;
     this.description =
       `namespaces (bubblewrap): read-only system, writable repository, private /home/agent and /tmp, ` +
-      `own /proc, no network, no capabilities; ${describeLimits(opts.limits)}`;
+      `own /proc, no network${opts.proxySocketDir ? ' (setup steps: the hosts of sandbox.network.allow only)' : ''}, ` +
+      `no capabilities; ${describeLimits(opts.limits)}`;
   }
 
   prepare(cmd: SandboxCommand): SandboxSpawn {
+    const env: NodeJS.ProcessEnv = {
+      ...cmd.env,
+      HOME: SANDBOX_HOME,
+      TMPDIR: '/tmp',
+      USER: 'agent',
+      LOGNAME: 'agent',
+    };
+    const extra: string[] = [];
+    let command = ['/bin/sh', '-c', cmd.command];
+    if (cmd.network === 'setup' && this.opts.proxySocketDir) {
+      // The bridge listens on the sandbox's loopback and carries to the proxy's socket; the
+      // command starts once it listens (at most 5 s later).
+      const node = process.execPath;
+      extra.push(
+        '--bind',
+        this.opts.proxySocketDir,
+        PROXY_DIR,
+        '--ro-bind',
+        BRIDGE,
+        `${PROXY_DIR}-bridge.mjs`,
+      );
+      if (!SYSTEM_DIRS.some((d) => node.startsWith(d + '/'))) extra.push('--ro-bind', node, node);
+      const wrapper =
+        `${JSON.stringify(node)} ${PROXY_DIR}-bridge.mjs ${PROXY_DIR}/${PROXY_SOCKET} ${PROXY_PORT} & ` +
+        'i=0; while [ ! -e /tmp/.numa-proxy-ready ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done; ' +
+        'exec /bin/sh -c "$1"';
+      command = ['/bin/sh', '-c', wrapper, 'sh', cmd.command];
+      const proxy = `http://127.0.0.1:${PROXY_PORT}`;
+      for (const k of [
+        'HTTP_PROXY',
+        'HTTPS_PROXY',
+        'http_proxy',
+        'https_proxy',
+        'npm_config_proxy',
+        'npm_config_https_proxy',
+      ])
+        env[k] = proxy;
+      env.NO_PROXY = env.no_proxy = '';
+    }
     return {
       file: this.bwrap,
-      args: [
-        ...this.fixed,
-        '--chdir',
-        cmd.cwd,
-        '--',
-        ...prlimitArgs(this.opts.limits),
-        '/bin/sh',
-        '-c',
-        cmd.command,
-      ],
-      env: { ...cmd.env, HOME: SANDBOX_HOME, TMPDIR: '/tmp', USER: 'agent', LOGNAME: 'agent' },
+      args: [...this.fixed, ...extra, '--chdir', cmd.cwd, '--', ...prlimitArgs(this.opts.limits), ...command],
+      env,
       cwd: cmd.cwd,
     };
   }
@@ -118,8 +162,8 @@ export class Bubblewrap implements Sandbox {
   async reap(): Promise<void> {
     // The pid namespace dies with the command's first process: nothing to do.
   }
-}
 
-function describeLimits(l: SandboxLimits): string {
-  return `limits: files ≤ ${l.fileBytes} bytes, ${l.processes} processes, ${l.openFiles} open files, ${l.memoryBytes} bytes of data`;
+  async close(): Promise<void> {
+    await this.opts.onClose?.();
+  }
 }

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { AvatarError } from '../../../core/errors.ts';
 import { Bubblewrap } from './bubblewrap.ts';
-import { SetprivUser } from './setpriv.ts';
+import { isExecutable, NETOFF_PATH, SetprivUser } from './setpriv.ts';
 import { Unsandboxed } from './unsandboxed.ts';
 import type { SandboxLimits } from './limits.ts';
 import type { Sandbox, SandboxMode } from './types.ts';
@@ -15,7 +15,7 @@ import type { Sandbox, SandboxMode } from './types.ts';
 export type { Sandbox, SandboxMode } from './types.ts';
 export type { SandboxLimits } from './limits.ts';
 export { Bubblewrap, SANDBOX_HOME } from './bubblewrap.ts';
-export { SetprivUser } from './setpriv.ts';
+export { NETOFF_PATH, SetprivUser } from './setpriv.ts';
 export { Unsandboxed } from './unsandboxed.ts';
 
 /** The default when no sandbox was handed in (unit tests of the runners themselves). */
@@ -27,7 +27,14 @@ export interface SandboxSettings {
   uid: number;
   gid: number;
   readOnlyPaths: string[];
+  /** Hosts setup steps may reach (sandbox.network.allow); empty: none. */
+  networkAllow: string[];
   limits: SandboxLimits;
+  /**
+   * User mode: where to look for the network filter (netoff.c; default NETOFF_PATH). The commands
+   * run under it when it is there and executable; without it their network is open.
+   */
+  netoff?: string;
 }
 
 export interface SandboxPlace {
@@ -36,6 +43,10 @@ export interface SandboxPlace {
   homeDir: string;
   /** A private folder of this run for its temporary files (user mode; created by the caller). */
   tmpDir: string;
+  /** Called when the sandbox closes (gives a leased uid back, stops the egress proxy). */
+  onClose?: () => Promise<void>;
+  /** The folder of the egress proxy's socket, when setup steps have a network (namespaces). */
+  proxySocketDir?: string;
 }
 
 export interface Probe {
@@ -131,15 +142,22 @@ export function createSandbox(
         uid: s.uid,
         gid: s.gid,
         limits: s.limits,
+        proxySocketDir: place.proxySocketDir,
+        onClose: place.onClose,
       });
-    case 'user':
+    case 'user': {
+      const netoff = s.netoff ?? NETOFF_PATH;
       return new SetprivUser({
         uid: s.uid,
         gid: s.gid,
         homeDir: place.homeDir,
         tmpDir: place.tmpDir,
         limits: s.limits,
+        netoff: isExecutable(netoff) ? netoff : undefined,
+        netoffLookedFor: netoff,
+        onClose: place.onClose,
       });
+    }
     case 'none':
       return new Unsandboxed(why);
   }

@@ -20,3 +20,23 @@ export function prlimitArgs(l: SandboxLimits, prlimit = '/usr/bin/prlimit'): str
     '--',
   ];
 }
+
+/** 1073741824 → "1 GiB", 1536 → "1.5 KiB". */
+export function bytesText(n: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+/** The limits as the task log's sandbox line gives them. */
+export function describeLimits(l: SandboxLimits): string {
+  return (
+    `limits: files ≤ ${bytesText(l.fileBytes)}, ${l.processes} processes, ${l.openFiles} open files, ` +
+    `${bytesText(l.memoryBytes)} of data per process`
+  );
+}

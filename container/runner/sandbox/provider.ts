@@ -1,17 +1,24 @@
 /**
  * Opens the sandbox of one run: picks the mode (index.ts), makes the run's private folders, and
- * for the user mode hands the repository and those folders to the agent's uid (the runner keeps
- * its own files, mode 0700, out of its reach).
+ * for the user mode leases the run its own agent uid (uid-lease.ts), hands it the repository and
+ * those folders, and closes the rest of the work dir to it.
  */
 import { chmod, chown, lstat, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../../../core/config/schema.ts';
+import { AvatarError } from '../../../core/errors.ts';
+import { leaseUid } from './uid-lease.ts';
+import { PROXY_SOCKET } from './bubblewrap.ts';
+import { startEgressProxy } from './egress-proxy.ts';
 import { chooseMode, createSandbox, systemProbe, type Probe, type SandboxSettings } from './index.ts';
 import type { Sandbox } from './types.ts';
 
 export interface SandboxProvider {
-  /** The sandbox for commands in `repoDir`; `scratchDir` holds the run's private folders. */
-  open(repoDir: string, scratchDir: string): Promise<Sandbox>;
+  /**
+   * The sandbox for commands in `repoDir`; `scratchDir` holds the run's private folders; `log`
+   * gets a line for each destination a setup step was refused.
+   */
+  open(repoDir: string, scratchDir: string, log?: (line: string) => void): Promise<Sandbox>;
 }
 
 export function sandboxSettings(config: Config): SandboxSettings {
@@ -22,6 +29,7 @@ export function sandboxSettings(config: Config): SandboxSettings {
     uid: s.uid,
     gid: s.uid,
     readOnlyPaths: s.read_only_paths,
+    networkAllow: s.network.allow,
     limits: {
       fileBytes: s.limits.file_bytes,
       processes: s.limits.processes,
@@ -31,7 +39,15 @@ export function sandboxSettings(config: Config): SandboxSettings {
   };
 }
 
+/**
+ * Hands a tree to the agent's uid. Its folders get the set-group-id bit, so what the runner writes
+ * there later (file tools, git) belongs to the uid's group, and with the runner's umask of 007 in
+ * this mode (sandboxProvider), the group may change it too.
+ */
 async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
+  // chmod first: while the folder is still the runner's group the kernel keeps the bit without
+  // CAP_FSETID (which the runner's task drops), and chown keeps it on a folder.
+  await chmod(dir, ((await lstat(dir)).mode & 0o7777) | 0o2000);
   await chown(dir, uid, gid);
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const p = path.join(dir, entry.name);
@@ -45,20 +61,122 @@ async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
   }
 }
 
-export function sandboxProvider(settings: SandboxSettings, probe: Probe = systemProbe): SandboxProvider {
+function inside(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(dir + path.sep);
+}
+
+/** Takes read and write for others away from every entry of `dir` but `keep`. */
+async function closeSiblings(dir: string, keep: string): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.name === keep || entry.isSymbolicLink()) continue;
+    const p = path.join(dir, entry.name);
+    const st = await lstat(p);
+    if ((st.mode & 0o007) !== 0) await chmod(p, st.mode & 0o7770);
+  }
+}
+
+/**
+ * The user mode's view of the disk: the agent's uid reaches its repository, home and tmp (which
+ * it owns) through folders it may pass but not list (0711 in the work dir; the run's scratch
+ * folder 0710 with the uid's group, so no other run's uid gets in), and nothing else in the work
+ * dir: every other entry loses its permissions for others. Folders above the work dir must let
+ * others pass (o+x); the work dir is never put under one that does not.
+ */
+async function prepareUserTree(
+  place: { workDir?: string; scratchDir: string; dirs: string[] },
+  uid: number,
+  gid: number,
+): Promise<void> {
+  const scratch = path.resolve(place.scratchDir);
+  const workDir =
+    place.workDir && inside(scratch, path.resolve(place.workDir)) ? path.resolve(place.workDir) : undefined;
+  const chain: string[] = [];
+  for (let d = path.dirname(scratch); ; d = path.dirname(d)) {
+    chain.unshift(d);
+    if (d === path.dirname(d)) break;
+  }
+  for (const d of chain) {
+    if (workDir && inside(d, workDir)) {
+      await chmod(d, 0o711);
+      continue;
+    }
+    const st = await lstat(d);
+    if ((st.mode & 0o001) === 0) {
+      throw new AvatarError(
+        'SANDBOX_UNAVAILABLE',
+        `sandbox.mode user: the agent's uid cannot reach the repository because ${d} is not searchable by others ` +
+          `(mode ${(st.mode & 0o777).toString(8)}); put work_dir under a folder others may pass (e.g. /var/lib/numa-avatar)`,
+      );
+    }
+  }
+  if (workDir) {
+    for (let d = scratch; d !== workDir; d = path.dirname(d))
+      await closeSiblings(path.dirname(d), path.basename(d));
+  }
+  await chown(scratch, process.getuid?.() ?? 0, gid);
+  await chmod(scratch, 0o710);
+  for (const d of place.dirs) await chownTree(d, uid, gid);
+}
+
+export interface SandboxProviderOptions {
+  probe?: Probe;
+  /** The work dir: in the user mode, what the agent's uid must not see, and where uid leases live. */
+  workDir?: string;
+}
+
+export function sandboxProvider(
+  settings: SandboxSettings,
+  opts: SandboxProviderOptions = {},
+): SandboxProvider {
+  const probe = opts.probe ?? systemProbe;
   return {
-    async open(repoDir, scratchDir) {
+    async open(repoDir, scratchDir, log) {
       const { mode, why } = chooseMode(settings, probe);
       const homeDir = path.join(scratchDir, 'sandbox-home');
       const tmpDir = path.join(scratchDir, 'sandbox-tmp');
       await mkdir(homeDir, { recursive: true, mode: 0o700 });
       await mkdir(tmpDir, { recursive: true, mode: 0o700 });
-      if (mode === 'user') {
-        // The uid may pass through the scratch folder to the repository, not list it.
-        await chmod(scratchDir, 0o711);
-        for (const d of [repoDir, homeDir, tmpDir]) await chownTree(d, settings.uid, settings.gid);
+      if (mode === 'none') return createSandbox(mode, why, settings, { repoDir, homeDir, tmpDir });
+      if (mode === 'namespaces') {
+        if (settings.networkAllow.length === 0)
+          return createSandbox(mode, why, settings, { repoDir, homeDir, tmpDir });
+        const proxySocketDir = path.join(scratchDir, 'sandbox-net');
+        await mkdir(proxySocketDir, { recursive: true, mode: 0o700 });
+        const proxy = await startEgressProxy({
+          socketPath: path.join(proxySocketDir, PROXY_SOCKET),
+          allow: settings.networkAllow,
+          onRefused: (destination, reason) =>
+            log?.(`sandbox: a setup step's connection to ${destination} was refused (${reason})`),
+        });
+        return createSandbox(mode, why, settings, {
+          repoDir,
+          homeDir,
+          tmpDir,
+          proxySocketDir,
+          onClose: () => proxy.close(),
+        });
       }
-      return createSandbox(mode, why, settings, { repoDir, homeDir, tmpDir });
+      // From here on what the runner creates is nobody's but its own and its group's: in the
+      // repository, that group is the agent's uid's (chownTree); elsewhere, the runner's.
+      process.umask(0o007);
+      const leases = path.join(opts.workDir ?? path.dirname(path.dirname(scratchDir)), 'sandbox-uids');
+      const lease = await leaseUid(leases, settings.uid);
+      try {
+        await prepareUserTree(
+          { workDir: opts.workDir, scratchDir, dirs: [repoDir, homeDir, tmpDir] },
+          lease.uid,
+          lease.uid,
+        );
+      } catch (err) {
+        await lease.release();
+        throw err;
+      }
+      return createSandbox(
+        mode,
+        why,
+        { ...settings, uid: lease.uid, gid: lease.uid },
+        { repoDir, homeDir, tmpDir, onClose: lease.release },
+      );
     },
   };
 }

@@ -7,11 +7,55 @@
  * command every process of that uid is killed (`kill -KILL -1` as that uid, repeated until none is
  * left): a setsid or double-forked process goes too. The runner must be root (or hold
  * CAP_SETUID, CAP_SETGID and CAP_KILL) to start them.
+ *
+ * The network: without namespaces nothing can take it away but a seccomp filter, which netoff
+ * (netoff.c, built into the runner image at NETOFF_PATH) installs, before setpriv drops to the
+ * uid: sockets of any domain but AF_UNIX, and io_uring, are refused. Without that helper the
+ * commands reach the internet and every service on the host's loopback, and the description says so.
  */
-import { execFile } from 'node:child_process';
+import { execFile, type ExecFileException } from 'node:child_process';
+import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { Sandbox, SandboxCommand, SandboxSpawn } from './types.ts';
 import type { SandboxLimits } from './limits.ts';
-import { prlimitArgs } from './limits.ts';
+import { describeLimits, prlimitArgs } from './limits.ts';
+
+/** Where the runner looks for the network filter (netoff.c): the runner image installs it there. */
+export const NETOFF_PATH = '/usr/local/lib/numa-avatar/netoff';
+
+/** Exit status of netoff when it could not install its filter (it then runs nothing). */
+const NETOFF_FAILED = 126;
+
+/** Whether `file` is a regular file this process may execute. */
+export function isExecutable(file: string): boolean {
+  try {
+    if (!statSync(file).isFile()) return false;
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Folders on the host every uid may write to (sticky), where the agent's leftovers are removed. */
+const SHARED_WRITABLE = ['/tmp', '/var/tmp', '/dev/shm'];
+
+/** Live processes whose real, effective or saved uid is `uid` (zombies, already dead, left out). */
+export function processesOf(uid: number): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${name}/status`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (/^State:\s+Z/m.test(status)) continue;
+    const ids = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(status);
+    if (ids && ids.slice(1, 4).some((id) => Number(id) === uid)) pids.push(Number(name));
+  }
+  return pids;
+}
 
 export interface SetprivOptions {
   setpriv?: string;
@@ -22,6 +66,15 @@ export interface SetprivOptions {
   /** Its temporary folder (owned by it, one per run). */
   tmpDir: string;
   limits: SandboxLimits;
+  /**
+   * The network filter (netoff.c): when set, every command runs under it, with no socket but unix
+   * ones. Unset: commands have the host's network (loopback services included).
+   */
+  netoff?: string;
+  /** Where netoff was looked for and not found (for the description; default NETOFF_PATH). */
+  netoffLookedFor?: string;
+  /** Called by close() after the last reaping (gives the uid back). */
+  onClose?: () => Promise<void>;
 }
 
 export class SetprivUser implements Sandbox {
@@ -31,10 +84,12 @@ export class SetprivUser implements Sandbox {
 
   constructor(private readonly opts: SetprivOptions) {
     this.setpriv = opts.setpriv ?? '/usr/bin/setpriv';
+    const network = opts.netoff
+      ? 'network off (seccomp): no socket but unix ones'
+      : `network open: no seccomp helper at ${opts.netoffLookedFor ?? NETOFF_PATH}`;
     this.description =
       `user (setpriv): commands run as uid ${opts.uid} without groups, capabilities or new privileges; ` +
-      `every process of that uid is killed after each command; ` +
-      `limits: files ≤ ${opts.limits.fileBytes} bytes, ${opts.limits.processes} processes`;
+      `${network}; every process of that uid is killed after each command; ${describeLimits(opts.limits)}`;
   }
 
   private identity(): string[] {
@@ -49,28 +104,72 @@ export class SetprivUser implements Sandbox {
     ];
   }
 
+  /**
+   * What starts `argv` as the agent's uid: `setpriv <identity> -- argv`, under netoff when there is
+   * one. netoff comes first, while the process is still root, and sets no_new_privs itself, so no
+   * process of the agent's uid ever runs unfiltered: after setpriv's `--` instead, netoff would run
+   * as that uid for the instants before its filter is on (dumpable again, as after any exec), and
+   * a process the agent left running could ptrace it then and skip the filter.
+   */
+  private asUid(argv: string[], netoff = this.opts.netoff): { file: string; args: string[] } {
+    const args = [...this.identity(), '--', ...argv];
+    return netoff ? { file: netoff, args: [this.setpriv, ...args] } : { file: this.setpriv, args };
+  }
+
   prepare(cmd: SandboxCommand): SandboxSpawn {
     return {
-      file: this.setpriv,
-      args: [...this.identity(), '--', ...prlimitArgs(this.opts.limits), '/bin/sh', '-c', cmd.command],
+      ...this.asUid([...prlimitArgs(this.opts.limits), '/bin/sh', '-c', cmd.command]),
       env: { ...cmd.env, HOME: this.opts.homeDir, TMPDIR: this.opts.tmpDir, USER: 'agent', LOGNAME: 'agent' },
       cwd: cmd.cwd,
     };
   }
 
-  /** Kills every process of the agent's uid; resolves once a round finds none left (at most 20). */
+  /** Kills every process of the agent's uid; resolves once none is left (at most 20 rounds). */
   async reap(): Promise<void> {
     for (let round = 0; round < 20; round++) {
-      // As the agent's uid, kill(-1) reaches exactly that uid's processes (all but the killer).
-      const killed = await new Promise<boolean>((resolve) => {
-        execFile(
-          this.setpriv,
-          [...this.identity(), '--', '/bin/sh', '-c', 'kill -KILL -1 2>/dev/null && echo some; true'],
-          { env: { PATH: '/usr/bin:/bin' }, timeout: 10_000 },
-          (_err, stdout) => resolve(String(stdout).includes('some')),
-        );
-      });
-      if (!killed) return;
+      if (processesOf(this.opts.uid).length === 0) return;
+      // As the agent's uid, kill(-1) reaches exactly that uid's processes (all but the killer),
+      // in one pass of the kernel: a fork bomb cannot outrun it for long.
+      await this.asAgent(['/bin/sh', '-c', 'kill -KILL -1 2>/dev/null; true'], 10_000);
+      // SIGKILL is delivered at once, but a dying process still shows until it is reaped.
+      await new Promise((r) => setTimeout(r, round === 0 ? 5 : 50));
     }
+  }
+
+  /**
+   * Reaps, then deletes what the uid left in the places every user may write (/tmp, /var/tmp,
+   * /dev/shm), so the next run that leases the uid finds nothing of this one's.
+   */
+  async close(): Promise<void> {
+    await this.reap();
+    await this.asAgent(
+      [
+        '/usr/bin/find',
+        ...SHARED_WRITABLE,
+        '-xdev',
+        '-mindepth',
+        '1',
+        '-user',
+        String(this.opts.uid),
+        '-delete',
+      ],
+      30_000,
+    );
+    await this.opts.onClose?.();
+  }
+
+  /**
+   * Runs one of the runner's own commands (the reaping, the clean-up) as the agent's uid, under
+   * netoff too: processes the agent left may still be alive, and could take over an unfiltered
+   * process of their uid (ptrace) to reach the network. Should netoff fail (exit 126, nothing
+   * run), the command runs without it: the reaping matters more.
+   */
+  private async asAgent(argv: string[], timeoutMs: number): Promise<void> {
+    const run = ({ file, args }: { file: string; args: string[] }) =>
+      new Promise<ExecFileException | null>((resolve) => {
+        execFile(file, args, { env: { PATH: '/usr/bin:/bin' }, timeout: timeoutMs }, (err) => resolve(err));
+      });
+    if (this.opts.netoff && (await run(this.asUid(argv)))?.code !== NETOFF_FAILED) return;
+    await run(this.asUid(argv, ''));
   }
 }

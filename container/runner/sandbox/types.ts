@@ -13,6 +13,12 @@ export interface SandboxCommand {
   cwd: string;
   /** The already scrubbed environment the command gets (the adapter sets HOME and TMPDIR). */
   env: NodeJS.ProcessEnv;
+  /**
+   * `setup` for the steps that prepare the project (setup.commands, .numa/setup.sh, the
+   * dependency install): they may reach the hosts of sandbox.network.allow. Everything else
+   * (the default, `none`): no network.
+   */
+  network?: 'none' | 'setup';
 }
 
 export interface SandboxSpawn {
@@ -30,4 +36,6 @@ export interface Sandbox {
   prepare(cmd: SandboxCommand): SandboxSpawn;
   /** After a command ends: stops every process it started, wherever they went (setsid included). */
   reap(): Promise<void>;
+  /** When the run ends: reaps once more and gives back what the sandbox holds (its uid). */
+  close(): Promise<void>;
 }

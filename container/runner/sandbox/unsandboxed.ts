@@ -20,4 +20,6 @@ export class Unsandboxed implements Sandbox {
   async reap(): Promise<void> {
     // Nothing beyond the process group the caller kills.
   }
+
+  async close(): Promise<void> {}
 }

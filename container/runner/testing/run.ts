@@ -24,6 +24,8 @@ export interface RunTestOptions {
   killGraceMs?: number;
   /** Where the command runs (default: unsandboxed, as the runner's user). */
   sandbox?: Sandbox;
+  /** `setup` for the install step and setup steps (the sandbox's allow-listed network). */
+  network?: 'none' | 'setup';
   /** Clock for durationMs (default performance.now). */
   now?: () => number;
 }
@@ -65,7 +67,7 @@ export async function runTestCommand(opts: RunTestOptions): Promise<TestRunResul
   return new Promise<TestRunResult>((resolve) => {
     let child: ChildProcess;
     try {
-      const spec = sandbox.prepare({ command, cwd, env });
+      const spec = sandbox.prepare({ command, cwd, env, network: opts.network });
       child = spawn(spec.file, spec.args, {
         cwd: spec.cwd,
         env: spec.env,

@@ -9,6 +9,7 @@ import type { SecretFinding } from './gates/secrets.ts';
 import type { DangerousFinding } from './gates/dangerous.ts';
 import type { SyntaxProblem } from './gates/syntax.ts';
 import type { TestEdit } from './gates/test-edits.ts';
+import type { UnsafeFileFinding } from './gates/unsafe-files.ts';
 
 export interface TestRunReport {
   command: string;
@@ -54,6 +55,8 @@ export interface VerificationReport {
     secrets: { mode: 'block' | 'report'; findings: SecretFinding[]; blocked: boolean } | null;
     dangerous: { mode: 'report' | 'off'; findings: DangerousFinding[] } | null;
     test_edits: { mode: 'revert' | 'flag'; edits: TestEdit[] } | null;
+    /** Changed files that cannot be committed: links out of the repository, files over limits.max_file_bytes, hard links. */
+    files: { max_file_bytes: number; findings: UnsafeFileFinding[] } | null;
   };
   /** passed: the change may be committed; otherwise why not. */
   outcome: 'pending' | 'passed' | 'tests_failed' | 'gate_blocked';
@@ -69,7 +72,7 @@ export function emptyReport(): VerificationReport {
     after: null,
     failures: { new: [], pre_existing: [], flaky: [] },
     repair_rounds: 0,
-    gates: { syntax: null, lint: null, secrets: null, dangerous: null, test_edits: null },
+    gates: { syntax: null, lint: null, secrets: null, dangerous: null, test_edits: null, files: null },
     outcome: 'pending',
   };
 }
@@ -126,6 +129,16 @@ export function gateSummary(r: VerificationReport): string {
               .filter(Boolean)
               .join(', ')
       }`,
+    );
+  }
+  if (g.files) {
+    parts.push(
+      g.files.findings.length === 0
+        ? 'files ok'
+        : `files ${g.files.findings.length} refused (${nameList(
+            g.files.findings.map((f) => f.file),
+            5,
+          )})`,
     );
   }
   if (g.syntax) {

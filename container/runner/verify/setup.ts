@@ -57,6 +57,7 @@ export async function runSetupSteps(opts: SetupOptions): Promise<SetupStepReport
       signal: opts.signal,
       env: opts.env,
       sandbox: opts.sandbox,
+      network: 'setup',
       maxOutputChars: 8000,
     });
     const outputTail = lastLines(r.output, opts.tailLines ?? 20, 2000);

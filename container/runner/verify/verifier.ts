@@ -3,9 +3,10 @@
  *
  *   prepare (right after the clone: keep the original test files) → setup steps → baseline tests
  *   (untouched branch) → [the agent develops] → verifyChange(): test-edit review, tests with
- *   per-test classification (new / pre-existing / flaky, re-running suspects), syntax and lint
- *   gates → [repair rounds while it returns a problem] → beforeCommit(): secret scanner (blocks the
- *   push), dangerous-pattern report → commit.
+ *   per-test classification (new / pre-existing / flaky, re-running suspects), the committable-files,
+ *   syntax and lint gates → [repair rounds while it returns a problem] → beforeCommit(): the
+ *   committable-files gate again (blocks the commit), secret scanner (blocks the push),
+ *   dangerous-pattern report → commit.
  *
  * Everything it finds goes to the task's logs and to a JSON report saved after every phase.
  */
@@ -28,6 +29,12 @@ import { runLintGate, type DetectLintOptions } from './gates/lint.ts';
 import { formatSecretFinding, scanPatchForSecrets } from './gates/secrets.ts';
 import { checkChangedFilesSyntax, defaultSyntaxChecker, type SyntaxChecker } from './gates/syntax.ts';
 import { reviewTestEdits, TestFileOriginals, type TestEdit } from './gates/test-edits.ts';
+import {
+  DEFAULT_MAX_FILE_BYTES,
+  findUnsafeFiles,
+  formatUnsafeFile,
+  type UnsafeFileFinding,
+} from './gates/unsafe-files.ts';
 import { emptyReport, nameList, reportLines, type TestRunReport, type VerificationReport } from './report.ts';
 import type { TestCase } from './results/index.ts';
 import { runSetupSteps } from './setup.ts';
@@ -43,7 +50,8 @@ export interface VerifyConfig {
     dangerous: 'report' | 'off';
   };
   tests: { flaky_reruns: number };
-  limits: { test_timeout: number; command_timeout: number };
+  /** max_file_bytes: the largest file a change may commit (default DEFAULT_MAX_FILE_BYTES, 10 MiB). */
+  limits: { test_timeout: number; command_timeout: number; max_file_bytes?: number };
 }
 
 export interface VerifierOptions {
@@ -94,6 +102,12 @@ export interface VerificationProblem {
   /** The run's error when no repair round is left. */
   error: AvatarError;
 }
+
+const FILE_PROBLEMS: Record<UnsafeFileFinding['kind'], string> = {
+  symlink_outside: 'symbolic link outside the repository',
+  too_large: 'over limits.max_file_bytes',
+  hard_link: 'hard link',
+};
 
 const MAX_DETAILS_PER_FAILURE = 2500;
 const MAX_REQUEST_CHARS = 10_000;
@@ -169,6 +183,7 @@ export class Verifier {
         signal: this.opts.signal,
         env: this.opts.env,
         sandbox: this.opts.sandbox,
+        network: 'setup',
       });
       this.opts.log(`setup \`${install}\`: exit ${s.exitCode ?? 'none'} in ${s.durationMs} ms`);
       if (!s.passed) return { ...s, output: `setup command failed: ${install}\n${s.output}` };
@@ -304,11 +319,27 @@ export class Verifier {
     return edits;
   }
 
-  /** Syntax of every changed file, then the project's linter: a problem to repair, or undefined. */
+  /**
+   * Files that cannot be committed (links out of the repository, files over limits.max_file_bytes,
+   * hard links), the syntax of every changed file, then the project's linter: a problem to repair,
+   * or undefined.
+   */
   async checkGates(changed: readonly string[]): Promise<VerificationProblem | undefined> {
-    this.step('running the quality gates (syntax, lint)');
+    this.step('running the quality gates (files, syntax, lint)');
     const sections: string[] = [];
     const summaries: string[] = [];
+
+    const unsafe = await this.checkFiles(changed);
+    if (unsafe.length) {
+      summaries.push(`${unsafe.length} file(s) that cannot be committed`);
+      sections.push(
+        [
+          'Files that cannot be committed (refused before the commit). Remove them or change them:',
+          ...unsafe.map((f) => `- ${formatUnsafeFile(f)}`),
+          'A symbolic link must be relative and stay inside the repository; a file over limits.max_file_bytes is not committed (generate it, or leave it out with .gitignore).',
+        ].join('\n'),
+      );
+    }
 
     if (this.checker) {
       const syntax = await checkChangedFilesSyntax(this.opts.repoDir, changed, this.checker);
@@ -388,7 +419,7 @@ export class Verifier {
       summary,
       request: {
         passed: false,
-        command: 'quality gates before commit (syntax, lint)',
+        command: 'quality gates before commit (files, syntax, lint)',
         kind: 'gates',
         exitCode: 1,
         durationMs: 0,
@@ -405,8 +436,38 @@ export class Verifier {
     };
   }
 
-  /** Secret scanner (gates.secrets) and dangerous-pattern report (gates.dangerous) over the change's added lines. */
+  /** The committable-files gate over the changed files: the findings, logged and reported. */
+  async checkFiles(changed: readonly string[]): Promise<UnsafeFileFinding[]> {
+    const max = this.opts.config.limits.max_file_bytes ?? DEFAULT_MAX_FILE_BYTES;
+    const findings = await findUnsafeFiles(this.opts.repoDir, changed, { maxFileBytes: max });
+    this.report.gates.files = { max_file_bytes: max, findings };
+    if (findings.length === 0) {
+      this.opts.log(
+        `gate files: ok (${changed.length} changed path(s): no symbolic link out of the repository, none over limits.max_file_bytes = ${max})`,
+      );
+    }
+    for (const f of findings) this.opts.log(`gate files: refused: ${formatUnsafeFile(f)}`);
+    return findings;
+  }
+
+  /**
+   * The committable-files gate once more (nothing that leads outside the repository or is over
+   * limits.max_file_bytes is ever committed), then the secret scanner (gates.secrets) and the
+   * dangerous-pattern report (gates.dangerous) over the change's added lines.
+   */
   async beforeCommit(): Promise<void> {
+    this.step('checking the files to commit');
+    const unsafe = await this.checkFiles(await this.opts.git.changedFiles(this.opts.repoDir));
+    if (unsafe.length > 0) {
+      this.report.outcome = 'gate_blocked';
+      await this.save();
+      this.logReport();
+      throw new AvatarError(
+        'GATE_BLOCKED',
+        `the change holds files that cannot be committed, so nothing is committed: ${nameList(unsafe.map(formatUnsafeFile), 5)}`,
+      );
+    }
+
     this.step('scanning the change for secrets');
     const patch = await this.opts.git.diffPatch(this.opts.repoDir, this.opts.baseOid);
     const mode = this.opts.config.gates.secrets;
@@ -532,6 +593,7 @@ export class Verifier {
   private gateProblemList(): string {
     const g = this.report.gates;
     const items = [
+      ...(g.files?.findings ?? []).map((f) => `${f.file} (${FILE_PROBLEMS[f.kind]})`),
       ...(g.syntax?.errors ?? []).map((e) => `${e.file}:${e.line}:${e.column} syntax error`),
       ...(g.lint?.linters ?? []).filter((l) => l.blocking).map((l) => `${l.name} problems in changed files`),
     ];

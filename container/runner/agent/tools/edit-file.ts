@@ -4,12 +4,13 @@
  * matches several times, their line numbers. The new content is syntax-checked first (when the
  * language is supported): an edit that breaks a file that parsed is rejected, the file unchanged.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
 import { AvatarError } from '../../../../core/errors.ts';
 import { closestCandidates, describeCandidates } from '../closest.ts';
+import { isRepoFileError, openRepoFile, type RepoFile } from '../safe-fs.ts';
 import { syntaxGate } from '../syntax-gate.ts';
 import { looksBinary } from '../text.ts';
 import type { ToolContext, ToolResult } from '../types.ts';
+import { READ_MAX_BYTES } from './read-file.ts';
 
 export interface EditFileArgs {
   path: string;
@@ -38,10 +39,44 @@ export async function editFile(ctx: ToolContext, args: EditFileArgs): Promise<To
       'old_text must not be empty (use write_file to create or replace a whole file)',
     );
   }
-  const st = await stat(target.abs).catch(() => undefined);
-  if (!st) throw new AvatarError('TOOL_INVALID', `${target.rel}: no such file (use write_file to create it)`);
-  if (st.isDirectory()) throw new AvatarError('TOOL_INVALID', `${target.rel} is a directory, not a file`);
-  const buf = await readFile(target.abs);
+  // One descriptor for the read and the write: checked once (regular, one link, inside the
+  // repository), so what is written is the file that was read (safe-fs.ts).
+  let file: RepoFile;
+  try {
+    file = await openRepoFile(ctx.paths.root, target.rel, 'update');
+  } catch (err) {
+    if (isRepoFileError(err, 'missing'))
+      throw new AvatarError('TOOL_INVALID', `${target.rel}: no such file (use write_file to create it)`);
+    if (isRepoFileError(err, 'directory'))
+      throw new AvatarError('TOOL_INVALID', `${target.rel} is a directory, not a file`);
+    throw err;
+  }
+  try {
+    return await editOpened(ctx, target.rel, file, args);
+  } finally {
+    await file.close();
+  }
+}
+
+async function editOpened(
+  ctx: ToolContext,
+  rel: string,
+  file: RepoFile,
+  args: EditFileArgs,
+): Promise<ToolResult> {
+  const target = { rel };
+  let buf: Buffer;
+  try {
+    buf = await file.read({ maxBytes: READ_MAX_BYTES });
+  } catch (err) {
+    if (isRepoFileError(err, 'too_large')) {
+      throw new AvatarError(
+        'TOOL_INVALID',
+        `${target.rel} is ${((err.size ?? 0) / 1048576).toFixed(1)} MB, too large for edit_file; use run_command`,
+      );
+    }
+    throw err;
+  }
   if (looksBinary(buf))
     throw new AvatarError('TOOL_INVALID', `${target.rel} is a binary file; edit_file changes text files`);
   const text = buf.toString('utf8');
@@ -83,7 +118,7 @@ export async function editFile(ctx: ToolContext, args: EditFileArgs): Promise<To
   const index = at[0] as number;
   const updated = text.slice(0, index) + newText + text.slice(index + oldText.length);
   const gate = await syntaxGate(ctx, target.rel, updated, text, 'edit');
-  await writeFile(target.abs, updated, 'utf8');
+  await file.replace(updated);
   ctx.touched.add(target.rel);
   const line = lineOf(text, index);
   const removed = oldText.split('\n').length;

@@ -1,7 +1,8 @@
 /** list_files: the repository tree below a directory, without what .gitignore ignores. */
-import { readlink, stat } from 'node:fs/promises';
-import { AvatarError } from '../../../../core/errors.ts';
+import type { Stats } from 'node:fs';
+import { AvatarError, isAvatarError } from '../../../../core/errors.ts';
 import { IgnoreMatcher } from '../ignore.ts';
+import { readLinkInRepo, statInRepo } from '../safe-fs.ts';
 import { plural } from '../text.ts';
 import type { ToolContext, ToolResult } from '../types.ts';
 import { walk } from '../walk.ts';
@@ -17,7 +18,13 @@ export const LIST_MAX_ENTRIES = 500;
 
 export async function listFiles(ctx: ToolContext, args: ListFilesArgs): Promise<ToolResult> {
   const target = await ctx.paths.resolve(args.path ?? '.');
-  const st = await stat(target.abs).catch(() => undefined);
+  const st: Stats | undefined = await statInRepo(ctx.paths.root, target.rel).then(
+    (found) => found.stats,
+    (err: unknown) => {
+      if (isAvatarError(err, 'PATH_ESCAPE')) throw err;
+      return undefined;
+    },
+  );
   if (!st) throw new AvatarError('TOOL_INVALID', `${target.rel}: no such directory`);
   if (!st.isDirectory()) {
     throw new AvatarError(
@@ -52,7 +59,7 @@ export async function listFiles(ctx: ToolContext, args: ListFilesArgs): Promise<
       lines.push(`${indent}${name}/${more ? ' …' : ''}`);
     } else if (e.kind === 'symlink') {
       files++;
-      const to = await readlink(e.abs).catch(() => '?');
+      const to = await readLinkInRepo(ctx.paths.root, e.rel, { listedName: true }).catch(() => '?');
       lines.push(`${indent}${name} -> ${to}`);
     } else {
       files++;

@@ -1,6 +1,6 @@
 /** read_file: numbered lines of a text file, in windows of at most READ_WINDOW_LINES. */
-import { readFile, stat } from 'node:fs/promises';
 import { AvatarError } from '../../../../core/errors.ts';
+import { isRepoFileError, readRepoFile } from '../safe-fs.ts';
 import { looksBinary, splitLines } from '../text.ts';
 import type { ToolContext, ToolResult } from '../types.ts';
 
@@ -16,18 +16,23 @@ export const READ_MAX_LINE_CHARS = 2000;
 
 export async function readFileTool(ctx: ToolContext, args: ReadFileArgs): Promise<ToolResult> {
   const target = await ctx.paths.resolve(args.path);
-  const st = await stat(target.abs).catch(() => undefined);
-  if (!st)
-    throw new AvatarError('TOOL_INVALID', `${target.rel}: no such file (list_files shows what exists)`);
-  if (st.isDirectory())
-    throw new AvatarError('TOOL_INVALID', `${target.rel} is a directory (use list_files)`);
-  if (st.size > READ_MAX_BYTES) {
-    throw new AvatarError(
-      'TOOL_INVALID',
-      `${target.rel} is ${(st.size / 1048576).toFixed(1)} MB, too large to read; use search_code, or run_command with head/sed`,
-    );
+  let buf: Buffer;
+  try {
+    // Through a descriptor walk from the root: no link out, no FIFO, device or hard link (safe-fs.ts).
+    buf = await readRepoFile(ctx.paths.root, target.rel, { maxBytes: READ_MAX_BYTES });
+  } catch (err) {
+    if (isRepoFileError(err, 'missing'))
+      throw new AvatarError('TOOL_INVALID', `${target.rel}: no such file (list_files shows what exists)`);
+    if (isRepoFileError(err, 'directory'))
+      throw new AvatarError('TOOL_INVALID', `${target.rel} is a directory (use list_files)`);
+    if (isRepoFileError(err, 'too_large')) {
+      throw new AvatarError(
+        'TOOL_INVALID',
+        `${target.rel} is ${((err.size ?? 0) / 1048576).toFixed(1)} MB, too large to read; use search_code, or run_command with head/sed`,
+      );
+    }
+    throw err;
   }
-  const buf = await readFile(target.abs);
   if (looksBinary(buf)) {
     return { output: `${target.rel} is a binary file (${buf.length} bytes); not shown.`, brief: 'binary' };
   }

@@ -3,9 +3,10 @@
  * matching files with their hit counts first (all of them, even when the hits are cut), then the
  * hits as file:line: text.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { AvatarError } from '../../../../core/errors.ts';
+import type { Stats } from 'node:fs';
+import { AvatarError, isAvatarError } from '../../../../core/errors.ts';
 import { IgnoreMatcher, globToRegExpSource } from '../ignore.ts';
+import { isRepoFileError, readRepoFile, statInRepo } from '../safe-fs.ts';
 import { looksBinary, plural } from '../text.ts';
 import type { ToolContext, ToolResult } from '../types.ts';
 import { walk } from '../walk.ts';
@@ -42,7 +43,13 @@ export async function searchCode(ctx: ToolContext, args: SearchCodeArgs): Promis
     );
   }
   const target = await ctx.paths.resolve(args.path ?? '.');
-  const st = await stat(target.abs).catch(() => undefined);
+  const st: Stats | undefined = await statInRepo(ctx.paths.root, target.rel).then(
+    (found) => found.stats,
+    (err: unknown) => {
+      if (isAvatarError(err, 'PATH_ESCAPE')) throw err;
+      return undefined;
+    },
+  );
   if (!st) throw new AvatarError('TOOL_INVALID', `${target.rel}: no such file or directory`);
   const accept = args.glob ? globMatcher(args.glob) : () => true;
 
@@ -68,14 +75,15 @@ export async function searchCode(ctx: ToolContext, args: SearchCodeArgs): Promis
   let skippedLarge = 0;
   for (const rel of files) {
     if (ctx.signal?.aborted) break;
-    const abs = rel === '.' ? ctx.paths.root : `${ctx.paths.root}/${rel}`;
-    const size = (await stat(abs).catch(() => undefined))?.size ?? 0;
-    if (size > SEARCH_MAX_FILE_BYTES) {
-      skippedLarge++;
+    // Read through a descriptor walk (safe-fs.ts): an entry swapped for a link out, a FIFO or a
+    // hard link since the walk listed it is skipped.
+    let buf: Buffer;
+    try {
+      buf = await readRepoFile(ctx.paths.root, rel, { maxBytes: SEARCH_MAX_FILE_BYTES, listedName: true });
+    } catch (err) {
+      if (isRepoFileError(err, 'too_large')) skippedLarge++;
       continue;
     }
-    const buf = await readFile(abs).catch(() => undefined);
-    if (!buf) continue;
     if (looksBinary(buf)) {
       skippedBinary++;
       continue;
