@@ -5,14 +5,17 @@
  *
  *   npx tsx bench/sandbox-cost.ts [runs per variant, default 60]
  *
- * The user mode needs root (it leases a uid and hands the folder to it).
+ * The user mode needs root (it leases a uid and hands the folder to it) and cc (its seccomp
+ * network filter, netoff.c, is built as the runner image builds it).
  */
+import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { validate } from '../core/config/load.ts';
 import { scrubEnv } from '../core/env.ts';
 import { execShell } from '../container/runner/agent/tools/run-command.ts';
+import { runTestCommand } from '../container/runner/testing/run.ts';
 import {
   chooseMode,
   systemProbe,
@@ -23,6 +26,7 @@ import {
 import { sandboxProvider, sandboxSettings } from '../container/runner/sandbox/provider.ts';
 import { median, percentile } from './lib/stats.ts';
 
+const NETOFF_SOURCE = new URL('../container/runner/sandbox/netoff.c', import.meta.url).pathname;
 const RUNS = Number(process.argv[2] ?? 60);
 const root = await mkdtemp(path.join(os.tmpdir(), 'numa-bench-sandbox-'));
 await chmod(root, 0o711);
@@ -43,10 +47,16 @@ for (const mode of ['namespaces', 'user'] as SandboxMode[]) {
     continue;
   }
   const config = validate({ backend: { url: 'http://127.0.0.1:9' }, sandbox: { mode } }, 'bench');
-  variants.push({
-    name: mode,
-    sandbox: await sandboxProvider(sandboxSettings(config), { workDir }).open(repo, scratch),
-  });
+  const settings = sandboxSettings(config);
+  if (mode === 'user') {
+    // The image's seccomp network filter, built here as the image builds it.
+    const bin = path.join(root, 'netoff');
+    execFileSync('cc', ['-O2', '-static', '-s', '-o', bin, NETOFF_SOURCE]);
+    settings.netoff = bin;
+  }
+  const sandbox = await sandboxProvider(settings, { workDir }).open(repo, scratch);
+  if (mode === 'user' && !sandbox.description.includes('network off')) throw new Error(sandbox.description);
+  variants.push({ name: mode, sandbox });
 }
 
 const commands = { true: 'true', node: `node -e "process.stdout.write('x')"` };
@@ -71,6 +81,22 @@ for (let i = 0; i < RUNS + 3; i++) {
     }
   }
 }
+// A setup step in the namespaces mode also starts the bridge to the egress proxy.
+const ns = variants.find((v) => v.name === 'namespaces');
+if (ns) {
+  for (let i = 0; i < RUNS + 3; i++) {
+    const r = await runTestCommand({
+      command: 'true',
+      cwd: repo,
+      timeoutMs: 30_000,
+      env,
+      sandbox: ns.sandbox,
+      network: 'setup',
+    });
+    if (!r.passed) throw new Error(`setup step: ${r.output}`);
+    if (i >= 3) times.set('setup|namespaces', [...(times.get('setup|namespaces') ?? []), r.durationMs]);
+  }
+}
 for (const v of variants) await v.sandbox.close();
 await rm(root, { recursive: true, force: true });
 
@@ -87,4 +113,12 @@ for (const cname of Object.keys(commands)) {
       `| \`${commands[cname as keyof typeof commands]}\` | ${v.name} | ${p50.toFixed(1)} ms | ${percentile(xs, 95).toFixed(1)} ms | ${over} |`,
     );
   }
+}
+const setup = times.get('setup|namespaces');
+if (setup) {
+  const base = median(times.get('true|unsandboxed')!);
+  const p50 = median(setup);
+  console.log(
+    `| \`true\` as a setup step (with the egress proxy's bridge) | namespaces | ${p50.toFixed(1)} ms | ${percentile(setup, 95).toFixed(1)} ms | +${(p50 - base).toFixed(1)} ms |`,
+  );
 }

@@ -337,6 +337,11 @@ export const configSchema = z.strictObject({
             .int()
             .min(64 * 1024 ** 2)
             .default(8 * 1024 ** 3),
+          tmp_bytes: z
+            .number()
+            .int()
+            .min(16 * 1024 ** 2)
+            .default(1024 ** 3),
         })
         .prefault({}),
     })

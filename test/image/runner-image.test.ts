@@ -45,7 +45,7 @@ const IMAGE = 'numa-avatar-runner:image-test';
 const BUCKET = 'numa-avatar-image-test';
 const AGENT_UID = 61_000;
 /** Root's capabilities the ECS task definition keeps (infra/). */
-const CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'SETGID', 'SETUID'];
+const CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'SETGID', 'SETPCAP', 'SETUID'];
 
 /** What the agent runs before it does its task: each tries to get at the runner's secrets. */
 const STEAL = {
@@ -54,6 +54,8 @@ const STEAL = {
   parentEnviron: 'cat /proc/$PPID/environ',
   id: 'id',
   caps: 'grep Cap /proc/self/status',
+  // Nothing listens on port 9: without the filter this is ECONNREFUSED, with it EACCES.
+  net: `node -e "require('net').connect(9, '127.0.0.1').on('connect', () => console.log('reached')).on('error', (e) => console.log('blocked', e.code))"`,
 } as const;
 
 /** The base image of every stage (`FROM node:<major>-bookworm-slim`), from the Dockerfile itself. */
@@ -300,7 +302,7 @@ describeWithDocker('runner image (docker)', () => {
         expect(w.backend.store.getTask(task.id)?.status).toBe('done');
         expect(await w.remoteBranch(task.code_branch), why).toBeDefined();
         expect(await w.showFile(task.code_branch, 'src/strings.js')).toContain('titleCase');
-        expect(w.logs(task.id)).toMatch(/sandbox: user \(setpriv\)/);
+        expect(w.logs(task.id)).toMatch(/sandbox: user \(setpriv\).*network off \(seccomp\)/);
         expect(w.model.errors()).toEqual([]);
         const keys = await new S3BlobStore({ client: s3!, bucket: BUCKET }).list(`runs/${task.id}/${runId}/`);
         expect(keys.length).toBeGreaterThan(0);
@@ -312,13 +314,14 @@ describeWithDocker('runner image (docker)', () => {
         const seen = (command: string) => results.get(command) ?? '';
         expect(seen(STEAL.id)).toMatch(new RegExp(`uid=${AGENT_UID}\\b.* gid=${AGENT_UID}\\b`));
         expect(seen(STEAL.id)).not.toMatch(/uid=0\b|groups=.*\b0\(root\)/);
-        for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapAmb']) {
+        for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapAmb', 'CapBnd']) {
           expect(seen(STEAL.caps)).toMatch(new RegExp(`${set}:\\s+0{16}\\b`));
         }
         // The runner's processes (tini, node, git) are root's: another uid cannot read their environment.
         expect(seen(STEAL.parentEnviron)).toMatch(/Permission denied/);
         expect(seen(STEAL.allEnvirons)).toMatch(/\/proc\/1\/environ: Permission denied/);
         expect(seen(STEAL.env)).toMatch(/^HOME=/m);
+        expect(seen(STEAL.net)).toContain('blocked EACCES');
         expect(seen(STEAL.env)).not.toMatch(/^(NUMA_|OPENAI_|AWS_|GIT_TOKEN|NODE_ENV)/m);
 
         // No secret in any encoding: not in what the model received, not in the container's log.

@@ -30,6 +30,7 @@ const LIMITS: SandboxLimits = {
   processes: 4096,
   openFiles: 4096,
   memoryBytes: 8 * 1024 ** 3,
+  tmpBytes: 1024 ** 3,
 };
 
 function hasCc(): boolean {

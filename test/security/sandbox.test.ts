@@ -27,6 +27,7 @@ import { createWorld, type World } from '../helpers/world.ts';
 import { NAMED_SECRETS, PLANTED_VALUES, plantEnv, startSink, type Sink } from './helpers.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/numa-avatar.mjs', import.meta.url));
+const NETOFF_SOURCE = fileURLToPath(new URL('../../container/runner/sandbox/netoff.c', import.meta.url));
 const REQUIRED = process.env.NUMA_REQUIRE_SANDBOXES === '1';
 const CREDENTIALS_URI = '/v2/credentials/planted-ecs-credentials-3f2a9c1e-77b4';
 const FILE_SECRET = 'planted-config-file-secret-8d1f0e2b7c';
@@ -43,6 +44,30 @@ const ALL_SECRETS = [
     OTHER_REPO_SECRET,
   ]),
 ];
+
+function hasCc(): boolean {
+  try {
+    execFileSync('cc', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The user mode's network filter (netoff.c) is built here with cc (the runner image has it built in). */
+const CC = hasCc();
+
+/** Compiles netoff.c into `dir` as the runner image does (static where the C library allows it). */
+function buildNetoff(dir: string): string {
+  const out = path.join(dir, 'netoff');
+  const flags = ['-O2', '-s', '-Wall', '-Wextra', '-Werror', '-o', out, NETOFF_SOURCE];
+  try {
+    execFileSync('cc', ['-static', ...flags], { stdio: 'pipe' });
+  } catch {
+    execFileSync('cc', flags, { stdio: 'pipe' });
+  }
+  return out;
+}
 
 function available(mode: SandboxMode): string | undefined {
   try {
@@ -148,11 +173,21 @@ for (const mode of MODES) {
       const config = validate(
         {
           backend: { url: 'http://127.0.0.1:9', api_token: 'x'.repeat(16) },
-          sandbox: { mode, limits: { file_bytes: 1024 * 1024, processes: 4096 } },
+          sandbox: {
+            mode,
+            limits: { file_bytes: 1024 * 1024, processes: 4096, tmp_bytes: 16 * 1024 * 1024 },
+          },
         },
         'test',
       );
-      sandbox = await sandboxProvider(sandboxSettings(config), { workDir }).open(repoDir, scratch);
+      const settings = sandboxSettings(config);
+      if (mode === 'user' && (CC || REQUIRED)) {
+        // Outside the work dir; netoff runs as root (it starts setpriv), so 0700 is enough.
+        const bin = path.join(root, 'netoff-bin');
+        await mkdir(bin, { mode: 0o700 });
+        settings.netoff = buildNetoff(bin);
+      }
+      sandbox = await sandboxProvider(settings, { workDir }).open(repoDir, scratch);
     });
 
     afterAll(async () => {
@@ -168,6 +203,7 @@ for (const mode of MODES) {
       expect(sandbox.description).toMatch(
         mode === 'namespaces' ? /^namespaces \(bubblewrap\)/ : /^user \(setpriv\)/,
       );
+      if (mode === 'user' && (CC || REQUIRED)) expect(sandbox.description).toContain('network off (seccomp)');
     });
 
     it('no process environment it can reach holds a secret, in any encoding', async () => {
@@ -296,6 +332,17 @@ for (const mode of MODES) {
       expect((await stat(path.join(repoDir, 'big.bin'))).size).toBeLessThanOrEqual(1024 * 1024);
     });
 
+    it.skipIf(mode !== 'namespaces')('fills no more of its /tmp than sandbox.limits.tmp_bytes', async () => {
+      const res = await run(
+        'for i in $(seq 40); do head -c 900000 /dev/zero > /tmp/f$i 2>/dev/null || break; done; echo kib=$(du -sk /tmp | cut -f1)',
+      );
+      const kib = Number(/kib=(\d+)/.exec(res.output)?.[1]);
+      // 40 × 900 kB were asked for: about 35 MiB without the limit; the tmpfs stops at 16 MiB
+      // (du counts a little over, in its own blocks).
+      expect(kib).toBeGreaterThan(8 * 1024);
+      expect(kib).toBeLessThan(20 * 1024);
+    });
+
     it.skipIf(mode !== 'namespaces')(
       'a setup step reaches the allow-listed hosts through the egress proxy, and nothing else',
       async () => {
@@ -358,16 +405,20 @@ for (const mode of MODES) {
       },
     );
 
-    it.skipIf(mode === 'user')('reaches no listener on the host, not even on loopback', async () => {
-      const res = await run(
-        `curl -sS -m 3 ${sink.url}/curl 2>&1; ` +
-          `node -e "fetch('${sink.url}/fetch').then(() => console.log('reached'), (e) => console.log('blocked', e.cause?.code))"; ` +
-          `getent hosts registry.npmjs.org || echo no-dns`,
-      );
-      expect(res.output).toContain('blocked');
-      expect(res.output).not.toContain('reached');
-      expect(sink.seen).toEqual([]);
-    });
+    // The user mode has no network namespace: its network is off only under netoff (built above).
+    it.skipIf(mode === 'user' && !CC && !REQUIRED)(
+      'reaches no listener on the host, not even on loopback',
+      async () => {
+        const res = await run(
+          `curl -sS -m 3 ${sink.url}/curl 2>&1; ` +
+            `node -e "fetch('${sink.url}/fetch').then(() => console.log('reached'), (e) => console.log('blocked', e.cause?.code))"; ` +
+            `getent hosts registry.npmjs.org || echo no-dns`,
+        );
+        expect(res.output).toContain('blocked');
+        expect(res.output).not.toContain('reached');
+        expect(sink.seen).toEqual([]);
+      },
+    );
   });
 }
 

@@ -4,8 +4,10 @@
  * search_code's `glob` filter shares. Rules come from every .gitignore on the way from the root
  * to an entry (deeper files win) and from .git/info/exclude (lowest precedence).
  */
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import path from 'node:path';
+import { readRepoText } from './safe-fs.ts';
 
 export interface IgnoreRule {
   /** Directory of the .gitignore that holds the rule, repository-relative ('' for the root). */
@@ -157,8 +159,9 @@ export class IgnoreMatcher {
     let p = this.cache.get(dirRel);
     if (!p) {
       const file = dirRel === '' ? '.gitignore' : `${dirRel}/.gitignore`;
-      p = readFile(path.join(this.root, file), 'utf8').then(
-        (text) => parseGitignore(text, dirRel, file),
+      // Through safe-fs: a .gitignore that is a FIFO or a link out of the repository is no rule.
+      p = readRepoText(this.root, file, 1024 * 1024).then(
+        (text) => (text === undefined ? [] : parseGitignore(text, dirRel, file)),
         () => [],
       );
       this.cache.set(dirRel, p);
@@ -170,8 +173,8 @@ export class IgnoreMatcher {
     const key = '\0info/exclude';
     let p = this.cache.get(key);
     if (!p) {
-      p = readFile(path.join(this.root, '.git', 'info', 'exclude'), 'utf8').then(
-        (text) => parseGitignore(text, '', '.git/info/exclude'),
+      p = readExclude(this.root).then(
+        (text) => (text === undefined ? [] : parseGitignore(text, '', '.git/info/exclude')),
         () => [],
       );
       this.cache.set(key, p);
@@ -194,5 +197,24 @@ export class IgnoreMatcher {
       }
     }
     return ignored;
+  }
+}
+
+/**
+ * `.git/info/exclude` (which safe-fs does not open: it keeps out of .git), read without following
+ * a link and only when it is a regular file, at most 1 MiB.
+ */
+async function readExclude(root: string): Promise<string | undefined> {
+  const fh = await open(
+    path.join(root, '.git', 'info', 'exclude'),
+    constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+  );
+  try {
+    if (!(await fh.stat()).isFile()) return undefined;
+    const buf = Buffer.alloc(1024 * 1024);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await fh.close();
   }
 }

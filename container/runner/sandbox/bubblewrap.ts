@@ -95,6 +95,8 @@ export class Bubblewrap implements Sandbox {
       '/proc',
       '--dev',
       '/dev',
+      '--size',
+      String(opts.limits.tmpBytes),
       '--tmpfs',
       '/tmp',
       '--bind',

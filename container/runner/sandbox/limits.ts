@@ -8,6 +8,8 @@ export interface SandboxLimits {
   openFiles: number;
   /** RLIMIT_DATA: heap and private mappings (RLIMIT_AS would break runtimes that reserve address space). */
   memoryBytes: number;
+  /** The size of the namespaces sandbox's own /tmp (a tmpfs, so memory). */
+  tmpBytes: number;
 }
 
 export function prlimitArgs(l: SandboxLimits, prlimit = '/usr/bin/prlimit'): string[] {

@@ -35,6 +35,7 @@ export function sandboxSettings(config: Config): SandboxSettings {
       processes: s.limits.processes,
       openFiles: s.limits.open_files,
       memoryBytes: s.limits.memory_bytes,
+      tmpBytes: s.limits.tmp_bytes,
     },
   };
 }

@@ -117,8 +117,11 @@ export class SetprivUser implements Sandbox {
   }
 
   prepare(cmd: SandboxCommand): SandboxSpawn {
+    // Setup steps (the dependency install) keep the host's network, which on Fargate is the
+    // stack's egress rules: seccomp cannot tell an allowed registry from any other address.
+    const netoff = cmd.network === 'setup' ? '' : undefined;
     return {
-      ...this.asUid([...prlimitArgs(this.opts.limits), '/bin/sh', '-c', cmd.command]),
+      ...this.asUid([...prlimitArgs(this.opts.limits), '/bin/sh', '-c', cmd.command], netoff),
       env: { ...cmd.env, HOME: this.opts.homeDir, TMPDIR: this.opts.tmpDir, USER: 'agent', LOGNAME: 'agent' },
       cwd: cmd.cwd,
     };

@@ -6,6 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { readRepoText } from '../agent/safe-fs.ts';
 
 export interface DetectedTestCommand {
   command: string;
@@ -47,7 +48,7 @@ export function isNpmDefaultTestScript(script: string): boolean {
 }
 
 async function detectNode(dir: string): Promise<DetectedTestCommand | undefined> {
-  const text = await readText(path.join(dir, 'package.json'));
+  const text = await readText(dir, 'package.json');
   if (text === undefined) return undefined;
   let pkg: unknown;
   try {
@@ -111,11 +112,11 @@ const PYTEST = 'python3 -m pytest -q';
 
 async function detectPytest(dir: string): Promise<DetectedTestCommand | undefined> {
   if (await exists(path.join(dir, 'pytest.ini'))) return { command: PYTEST, source: 'pytest.ini' };
-  const pyproject = await readText(path.join(dir, 'pyproject.toml'));
+  const pyproject = await readText(dir, 'pyproject.toml');
   if (pyproject !== undefined && /^\s*\[tool\.pytest(\.ini_options)?\]/m.test(pyproject)) {
     return { command: PYTEST, source: 'pyproject.toml [tool.pytest]' };
   }
-  const setupCfg = await readText(path.join(dir, 'setup.cfg'));
+  const setupCfg = await readText(dir, 'setup.cfg');
   if (setupCfg !== undefined && /^\s*\[tool:pytest\]/m.test(setupCfg)) {
     return { command: PYTEST, source: 'setup.cfg [tool:pytest]' };
   }
@@ -191,7 +192,7 @@ async function wrapperCommand(dir: string, name: string): Promise<string | undef
 
 async function detectMake(dir: string): Promise<DetectedTestCommand | undefined> {
   for (const name of ['GNUmakefile', 'makefile', 'Makefile']) {
-    const text = await readText(path.join(dir, name));
+    const text = await readText(dir, name);
     if (text !== undefined && hasMakeTarget(text, 'test')) {
       return { command: 'make test', source: `${name} test target` };
     }
@@ -213,12 +214,12 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-async function readText(file: string): Promise<string | undefined> {
-  try {
-    return await fs.readFile(file, 'utf8');
-  } catch {
-    return undefined;
-  }
+/**
+ * A file of the repository, read without following a link out of it and never a FIFO or device
+ * (the repository is untrusted: a `package.json` FIFO would hang the runner).
+ */
+function readText(dir: string, name: string): Promise<string | undefined> {
+  return readRepoText(dir, name, 4 * 1024 * 1024);
 }
 
 async function exists(file: string): Promise<boolean> {
