@@ -21,7 +21,7 @@ import type { Application, Task } from '../../core/numa/schemas.ts';
 import type { BlobStore } from '../../core/ports.ts';
 import type { Redactor } from '../../core/redact.ts';
 import type { AgentOutcome, TestRunResult } from './agent/agent.ts';
-import { credentialsFromUrl, type GitEngine } from './git/index.ts';
+import { credentialsFromUrl, stripCredentials, type GitEngine } from './git/index.ts';
 import type { RunResult } from './outcome.ts';
 import { checkoutFromCodeCache, saveToCodeCache, type CodeCache } from './code-cache.ts';
 import { prepareIntro } from './context/intro.ts';
@@ -159,6 +159,16 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     const app = await client.getApplication(task.application_id, { signal });
     state.app = app;
     const repoUrl = app.git_repo_url;
+    // The URL comes from the backend: a local path, file://, ssh:// or git:// would let it point
+    // the runner (which holds the work dir and can read the machine) at repositories on this
+    // machine or at transports the host policy does not cover.
+    if (!/^https?:\/\//i.test(repoUrl.trim())) {
+      throw new AvatarError(
+        'GIT_HOST_NOT_ALLOWED',
+        `application ${app.id}: git_repo_url ${JSON.stringify(stripCredentials(repoUrl))} is not an http(s) URL; ` +
+          'the runner clones and pushes over https only (http to loopback)',
+      );
+    }
     // Credentials in the repository URL are a secret of this run from now on, wherever they appear
     // (a token alone in the user part, as in https://TOKEN@github.com/…, is the secret too).
     const inUrl = credentialsFromUrl(repoUrl);

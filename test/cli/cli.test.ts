@@ -54,6 +54,17 @@ describe.concurrent('numa-avatar CLI', () => {
     expect(r.stderr).not.toMatch(STACK_LINE);
   });
 
+  it('run refuses to start without a sandbox (69), saying what to do, before it polls anything', async () => {
+    const file = path.join(dir, 'no-sandbox.yaml');
+    // The backend is never contacted: the refusal comes first.
+    await writeFile(file, 'backend:\n  url: http://127.0.0.1:9\nsandbox:\n  mode: none\n');
+    const r = await cli(['run', '--config', file]);
+    expect(r.code).toBe(69);
+    expect(r.stderr).toContain('SANDBOX_UNAVAILABLE');
+    expect(r.stderr).toContain('sandbox.allow_unsandboxed: true');
+    expect(r.stderr).not.toMatch(STACK_LINE);
+  });
+
   it('run --config with a missing file is a configuration error (78) naming the file', async () => {
     const r = await cli(['run', '--config', 'missing.yaml']);
     expect(r.code).toBe(78);

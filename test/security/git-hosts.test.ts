@@ -491,6 +491,23 @@ describe('whole runs: the token and the push', () => {
       .trim()
       .split('\n');
 
+  it.each(['file://', '', 'ssh://git@127.0.0.1/', 'git://127.0.0.1/'])(
+    'a git_repo_url of %s (a repository on this machine, or another transport) is refused before any git call',
+    async (prefix) => {
+      const url =
+        prefix.startsWith('file') || prefix === '' ? `${prefix}${otherBare}` : `${prefix}elsewhere.git`;
+      const { taskId, result } = await runFor(
+        url,
+        `Reword the README (SCHEME-${prefix || 'path'})`,
+        'native',
+      );
+      expect(result.status).toBe('failed');
+      expect(result.errorCode).toBe('GIT_HOST_NOT_ALLOWED');
+      expect(result.reason).toMatch(/is not an http\(s\) URL/);
+      expect(world.logs(taskId)).not.toMatch(/^.*cloned /m);
+    },
+  );
+
   it.each(ENGINES)(
     '%s: a repository on an unlisted host gets no Authorization header, and the run fails naming the host',
     async (engine) => {
