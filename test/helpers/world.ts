@@ -4,7 +4,7 @@
  * a scripted OpenAI-compatible model. Everything is stopped and removed by `close()`.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,6 +60,9 @@ export async function createWorld(
   opts: { model: ScriptedModelOptions; backend?: NumaBackendOptions } = { model: { turns: [] } },
 ): Promise<World> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'numa-world-'));
+  // Others may pass (not list): as root, the sandbox runs its commands as a leased uid, which
+  // must reach the run's repository below the work dir (container/runner/sandbox/provider.ts).
+  await chmod(root, 0o711);
   const backend = await startNumaBackend({ port: 0, apiToken: API_TOKEN, ...opts.backend });
   const gitRoot = path.join(root, 'git');
   const bareRepo = await createBareRepo(gitRoot, 'textkit', { sourceDir: SAMPLE_PROJECT });

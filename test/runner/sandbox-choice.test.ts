@@ -4,6 +4,7 @@ import { chooseMode, type Probe } from '../../container/runner/sandbox/index.ts'
 
 const probe = (bwrap: boolean, root: boolean, setpriv = true): Probe => ({
   bwrapWorks: () => bwrap,
+  bwrapWorksAs: () => bwrap,
   isRoot: () => root,
   hasSetpriv: () => setpriv,
 });

@@ -271,6 +271,11 @@ for (const mode of MODES) {
       expect(res.output).toMatch(/ok/);
       for (const p of outside) expect(existsSync(p), p).toBe(false);
       expect(await readFile(path.join(repoDir, 'inside.txt'), 'utf8')).toBe('in\n');
+      if (process.getuid?.() === 0) {
+        // A root runner's sandbox is not root outside its namespaces either: its files are the leased uid's.
+        expect((await stat(path.join(repoDir, 'inside.txt'))).uid).toBeGreaterThanOrEqual(61_000);
+        expect(sandbox.description).toMatch(/uid \d+/);
+      }
       for (const name of ['hard-config', 'hard-passwd']) {
         const st = await stat(path.join(repoDir, name)).catch(() => undefined);
         // No link at all, or (namespaces, /etc is read-only) never to the outside inode.

@@ -20,6 +20,7 @@ import type { Sandbox, SandboxCommand, SandboxSpawn } from './types.ts';
 import { unreadableByOthers } from './masks.ts';
 import type { SandboxLimits } from './limits.ts';
 import { describeLimits, prlimitArgs } from './limits.ts';
+import { setprivIdentity } from './setpriv.ts';
 
 export const SANDBOX_HOME = '/home/agent';
 /** The egress proxy's socket, in the folder given as proxySocketDir. */
@@ -40,8 +41,15 @@ export interface BubblewrapOptions {
   limits: SandboxLimits;
   /** For setup steps: the folder holding the egress proxy's socket (egress-proxy.ts). */
   proxySocketDir?: string;
-  /** Called by close() (stops the egress proxy). */
+  /** Called by close() (stops the egress proxy, gives the leased uid back). */
   onClose?: () => Promise<void>;
+  /**
+   * When the runner is root: the uid bubblewrap itself runs as (through setpriv), so that the
+   * sandbox's processes are that uid outside their namespaces too, not root. Unset: bubblewrap
+   * runs as the runner's own user (`asRootWhy` says why, when the runner is root).
+   */
+  runAs?: { uid: number; gid: number; setpriv?: string };
+  asRootWhy?: string;
 }
 
 /** Inside the sandbox: where the proxy's socket folder and the bridge are bound, and its port. */
@@ -110,7 +118,12 @@ export class Bubblewrap implements Sandbox {
     this.description =
       `namespaces (bubblewrap): read-only system, writable repository, private /home/agent and /tmp, ` +
       `own /proc, no network${opts.proxySocketDir ? ' (setup steps: the hosts of sandbox.network.allow only)' : ''}, ` +
-      `no capabilities; ${describeLimits(opts.limits)}`;
+      `no capabilities; ${describeLimits(opts.limits)}` +
+      (opts.runAs
+        ? `; outside its namespaces it is uid ${opts.runAs.uid}, not root`
+        : opts.asRootWhy
+          ? `; outside its namespaces it is root (${opts.asRootWhy})`
+          : '');
   }
 
   prepare(cmd: SandboxCommand): SandboxSpawn {
@@ -153,9 +166,23 @@ export class Bubblewrap implements Sandbox {
         env[k] = proxy;
       env.NO_PROXY = env.no_proxy = '';
     }
+    const bwrapArgs = [
+      ...this.fixed,
+      ...extra,
+      '--chdir',
+      cmd.cwd,
+      '--',
+      ...prlimitArgs(this.opts.limits),
+      ...command,
+    ];
+    const runAs = this.opts.runAs;
     return {
-      file: this.bwrap,
-      args: [...this.fixed, ...extra, '--chdir', cmd.cwd, '--', ...prlimitArgs(this.opts.limits), ...command],
+      ...(runAs
+        ? {
+            file: runAs.setpriv ?? '/usr/bin/setpriv',
+            args: [...setprivIdentity(runAs.uid, runAs.gid), '--', this.bwrap, ...bwrapArgs],
+          }
+        : { file: this.bwrap, args: bwrapArgs }),
       env,
       cwd: cmd.cwd,
     };

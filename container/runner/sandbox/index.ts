@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { AvatarError } from '../../../core/errors.ts';
 import { Bubblewrap } from './bubblewrap.ts';
-import { isExecutable, NETOFF_PATH, SetprivUser } from './setpriv.ts';
+import { isExecutable, NETOFF_PATH, SetprivUser, setprivIdentity } from './setpriv.ts';
 import { Unsandboxed } from './unsandboxed.ts';
 import type { SandboxLimits } from './limits.ts';
 import type { Sandbox, SandboxMode } from './types.ts';
@@ -47,10 +47,15 @@ export interface SandboxPlace {
   onClose?: () => Promise<void>;
   /** The folder of the egress proxy's socket, when setup steps have a network (namespaces). */
   proxySocketDir?: string;
+  /** namespaces as root: the leased uid bubblewrap runs as, or why it runs as root. */
+  runAs?: { uid: number; gid: number };
+  asRootWhy?: string;
 }
 
 export interface Probe {
   bwrapWorks(): boolean;
+  /** Whether bubblewrap also works started as `uid` (through setpriv): user namespaces for all. */
+  bwrapWorksAs(uid: number): boolean;
   isRoot(): boolean;
   hasSetpriv(): boolean;
 }
@@ -70,6 +75,32 @@ export const systemProbe: Probe = {
           timeout: 10_000,
           env: { PATH: '/usr/bin:/bin' },
         },
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  bwrapWorksAs(uid) {
+    if (!existsSync(BWRAP) || !existsSync(SETPRIV)) return false;
+    try {
+      execFileSync(
+        SETPRIV,
+        [
+          ...setprivIdentity(uid, uid),
+          '--',
+          BWRAP,
+          '--unshare-all',
+          '--uid',
+          '61000',
+          '--ro-bind',
+          '/',
+          '/',
+          '--die-with-parent',
+          '--',
+          '/bin/true',
+        ],
+        { stdio: 'ignore', timeout: 10_000, env: { PATH: '/usr/bin:/bin' }, cwd: '/' },
       );
       return true;
     } catch {
@@ -144,6 +175,8 @@ export function createSandbox(
         limits: s.limits,
         proxySocketDir: place.proxySocketDir,
         onClose: place.onClose,
+        runAs: place.runAs,
+        asRootWhy: place.asRootWhy,
       });
     case 'user': {
       const netoff = s.netoff ?? NETOFF_PATH;

@@ -6,7 +6,7 @@
 import { chmod, chown, lstat, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../../../core/config/schema.ts';
-import { AvatarError } from '../../../core/errors.ts';
+import { AvatarError, describeError } from '../../../core/errors.ts';
 import { leaseUid } from './uid-lease.ts';
 import { PROXY_SOCKET } from './bubblewrap.ts';
 import { startEgressProxy } from './egress-proxy.ts';
@@ -138,46 +138,85 @@ export function sandboxProvider(
       await mkdir(homeDir, { recursive: true, mode: 0o700 });
       await mkdir(tmpDir, { recursive: true, mode: 0o700 });
       if (mode === 'none') return createSandbox(mode, why, settings, { repoDir, homeDir, tmpDir });
-      if (mode === 'namespaces') {
-        if (settings.networkAllow.length === 0)
-          return createSandbox(mode, why, settings, { repoDir, homeDir, tmpDir });
-        const proxySocketDir = path.join(scratchDir, 'sandbox-net');
-        await mkdir(proxySocketDir, { recursive: true, mode: 0o700 });
-        const proxy = await startEgressProxy({
-          socketPath: path.join(proxySocketDir, PROXY_SOCKET),
-          allow: settings.networkAllow,
-          onRefused: (destination, reason) =>
-            log?.(`sandbox: a setup step's connection to ${destination} was refused (${reason})`),
-        });
-        return createSandbox(mode, why, settings, {
-          repoDir,
-          homeDir,
-          tmpDir,
-          proxySocketDir,
-          onClose: () => proxy.close(),
-        });
-      }
-      // From here on what the runner creates is nobody's but its own and its group's: in the
-      // repository, that group is the agent's uid's (chownTree); elsewhere, the runner's.
-      process.umask(0o007);
-      const leases = path.join(opts.workDir ?? path.dirname(path.dirname(scratchDir)), 'sandbox-uids');
-      const lease = await leaseUid(leases, settings.uid);
+
+      const closers: Array<() => Promise<void>> = [];
+      const onClose = async () => {
+        for (const close of closers.splice(0).reverse()) await close();
+      };
       try {
-        await prepareUserTree(
-          { workDir: opts.workDir, scratchDir, dirs: [repoDir, homeDir, tmpDir] },
-          lease.uid,
-          lease.uid,
+        // The user mode always runs the agent as a leased uid; the namespaces mode does too when
+        // the runner is root (so that the sandbox is not root outside its namespaces either),
+        // where bubblewrap works for that uid and the uid can pass to the work dir.
+        let runAs: { uid: number; gid: number } | undefined;
+        let asRootWhy: string | undefined;
+        if (mode === 'user' || (probe.isRoot() && probe.hasSetpriv())) {
+          const leases = path.join(opts.workDir ?? path.dirname(path.dirname(scratchDir)), 'sandbox-uids');
+          const lease = await leaseUid(leases, settings.uid);
+          closers.push(lease.release);
+          try {
+            if (mode === 'namespaces' && !probe.bwrapWorksAs(lease.uid))
+              throw new AvatarError(
+                'SANDBOX_UNAVAILABLE',
+                `bubblewrap does not run as uid ${lease.uid} here`,
+              );
+            await prepareUserTree(
+              { workDir: opts.workDir, scratchDir, dirs: [repoDir, homeDir, tmpDir] },
+              lease.uid,
+              lease.uid,
+            );
+            runAs = { uid: lease.uid, gid: lease.uid };
+            // From here on what the runner creates is nobody's but its own and its group's: in
+            // the repository, that group is the agent's uid's (chownTree); elsewhere, the runner's.
+            process.umask(0o007);
+          } catch (err) {
+            if (mode === 'user') throw err;
+            asRootWhy = describeError(err).replace(/^SANDBOX_UNAVAILABLE: /, '');
+            await onClose();
+          }
+        } else if (probe.isRoot()) {
+          asRootWhy = 'no setpriv';
+        }
+        if (mode === 'user') {
+          return createSandbox(
+            mode,
+            why,
+            { ...settings, uid: runAs!.uid, gid: runAs!.gid },
+            { repoDir, homeDir, tmpDir, onClose },
+          );
+        }
+        let proxySocketDir: string | undefined;
+        if (settings.networkAllow.length > 0) {
+          proxySocketDir = path.join(scratchDir, 'sandbox-net');
+          await mkdir(proxySocketDir, { recursive: true, mode: 0o700 });
+          const socketPath = path.join(proxySocketDir, PROXY_SOCKET);
+          const proxy = await startEgressProxy({
+            socketPath,
+            allow: settings.networkAllow,
+            onRefused: (destination, reason) =>
+              log?.(`sandbox: a setup step's connection to ${destination} was refused (${reason})`),
+          });
+          closers.push(() => proxy.close());
+          // The sandbox (as its uid) connects to the socket: it needs the folder and the socket.
+          if (runAs) for (const p of [proxySocketDir, socketPath]) await chown(p, runAs.uid, runAs.gid);
+        }
+        return createSandbox(
+          mode,
+          why,
+          runAs ? { ...settings, uid: settings.uid, gid: settings.uid } : settings,
+          {
+            repoDir,
+            homeDir,
+            tmpDir,
+            proxySocketDir,
+            onClose,
+            runAs,
+            asRootWhy,
+          },
         );
       } catch (err) {
-        await lease.release();
+        await onClose();
         throw err;
       }
-      return createSandbox(
-        mode,
-        why,
-        { ...settings, uid: lease.uid, gid: lease.uid },
-        { repoDir, homeDir, tmpDir, onClose: lease.release },
-      );
     },
   };
 }

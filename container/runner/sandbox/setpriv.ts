@@ -57,6 +57,19 @@ export function processesOf(uid: number): number[] {
   return pids;
 }
 
+/** setpriv's options that make a process `uid`/`gid` with no groups, capabilities or new privileges. */
+export function setprivIdentity(uid: number, gid: number): string[] {
+  return [
+    `--reuid=${uid}`,
+    `--regid=${gid}`,
+    '--clear-groups',
+    '--no-new-privs',
+    '--inh-caps=-all',
+    '--ambient-caps=-all',
+    '--bounding-set=-all',
+  ];
+}
+
 export interface SetprivOptions {
   setpriv?: string;
   uid: number;
@@ -93,15 +106,7 @@ export class SetprivUser implements Sandbox {
   }
 
   private identity(): string[] {
-    return [
-      `--reuid=${this.opts.uid}`,
-      `--regid=${this.opts.gid}`,
-      '--clear-groups',
-      '--no-new-privs',
-      '--inh-caps=-all',
-      '--ambient-caps=-all',
-      '--bounding-set=-all',
-    ];
+    return setprivIdentity(this.opts.uid, this.opts.gid);
   }
 
   /**
