@@ -1,15 +1,13 @@
 /**
  * The `numa-avatar` command. Each subcommand lives in its own module under cli/commands and
- * returns an exit code (cli/exit-codes.ts).
+ * returns an exit code (cli/exit-codes.ts). The modules are loaded when their command runs, so
+ * that `--version`, `--help` and each command load only what they need (the start of every
+ * runner is the start of `task`).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { AvatarError, describeError } from '../core/errors.ts';
 import { VERSION } from '../core/version.ts';
 import { EXIT } from './exit-codes.ts';
-import { backendCommand } from './commands/backend.ts';
-import { demoCommand } from './commands/demo.ts';
-import { runCommand } from './commands/run.ts';
-import { taskCommand } from './commands/task.ts';
 
 const EXIT_HELP = `
 Exit codes:
@@ -43,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
       '\nStops gracefully on SIGINT/SIGTERM: running tasks get limits.shutdown_grace seconds.' + EXIT_HELP,
     )
     .action(async (o: { config?: string }) => {
+      const { runCommand } = await import('./commands/run.ts');
       code = await runCommand(o);
     });
 
@@ -57,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     .addHelpText('after', EXIT_HELP)
     .action(
       async (taskId: string, o: { config?: string; runId?: string; message?: string; quiet?: boolean }) => {
+        const { taskCommand } = await import('./commands/task.ts');
         code = await taskCommand(taskId, o);
       },
     );
@@ -70,6 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--token <token>', 'require this Bearer token (default: $NUMA_API_TOKEN, else none)')
     .addHelpText('after', EXIT_HELP)
     .action(async (o: { port: string; host: string; data?: string; token?: string }) => {
+      const { backendCommand } = await import('./commands/backend.ts');
       code = await backendCommand(o);
     });
 
@@ -81,6 +82,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--keep', 'keep the demo work directory and print where it is')
     .addHelpText('after', EXIT_HELP)
     .action(async (o: { keep?: boolean }) => {
+      const { demoCommand } = await import('./commands/demo.ts');
       code = await demoCommand(o);
     });
 

@@ -10,9 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { validate } from '../core/config/load.ts';
+import { PACKAGE_ROOT } from '../core/package-root.ts';
 import { chooseMode, systemProbe, HOW_TO_SANDBOX } from '../container/runner/sandbox/index.ts';
 import { createLogger } from '../core/log.ts';
 import { Redactor } from '../core/redact.ts';
@@ -22,7 +22,8 @@ import { startNumaBackend } from '../servers/numa-backend/index.ts';
 import { loadRecordedSession, startScriptedModel } from '../servers/scripted-model/index.ts';
 
 const run = promisify(execFile);
-const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** demo/ in the package (also when this module runs from the build in dist/). */
+const HERE = path.join(PACKAGE_ROOT, 'demo');
 
 export const DEMO_TASK = {
   title: 'Add titleCase(text) to textkit, with tests',

@@ -5,7 +5,7 @@
  */
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../core/package-root.ts';
 import { type LoadedConfig, mergeValues, saveConfigFile, validate } from '../core/config/load.ts';
 import { RESTART_KEYS, secretsOf, type Config } from '../core/config/schema.ts';
 import { describeError } from '../core/errors.ts';
@@ -23,7 +23,7 @@ import { LocalDispatcher, type DispatchRecord } from './dispatcher.ts';
 import { killGroup, ProcessLauncher } from './process-launcher.ts';
 import { ensureAdminToken, startStatusApi, type StatusApi } from './status-api.ts';
 
-export const CLI_ENTRY = fileURLToPath(new URL('../bin/numa-avatar.mjs', import.meta.url));
+export const CLI_ENTRY = path.join(PACKAGE_ROOT, 'bin', 'numa-avatar.mjs');
 
 /**
  * The environment variable that names the file (mode 0600, in the work dir, deleted by the runner

@@ -111,10 +111,21 @@ describe('runner Dockerfile', () => {
   });
 
   it('the build context holds every source file the runner entry imports', async () => {
-    // The CLI and everything it imports (the runner-aws command's dynamic import included), npm
-    // packages aside: none may be left out of the image.
+    // The CLI and everything it imports (the commands' dynamic imports included), npm packages
+    // aside: the image's build stage compiles them, so none may be left out of the context; nor
+    // what the build itself runs.
+    for (const f of [
+      'bin/numa-avatar.mjs',
+      'bin/build-stamp.mjs',
+      'scripts/build.mjs',
+      'tsconfig.build.json',
+      'tsconfig.json',
+    ]) {
+      expect(ignored(f, ignorePatterns()), f).toBe(false);
+      expect(existsSync(path.join(REPO_ROOT, f)), f).toBe(true);
+    }
     const result = await build({
-      entryPoints: [path.join(REPO_ROOT, 'bin/numa-avatar.mjs')],
+      entryPoints: [path.join(REPO_ROOT, 'cli/main.ts')],
       bundle: true,
       write: false,
       metafile: true,
