@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'GATE_BLOCKED'
   | 'SANDBOX_UNAVAILABLE'
   | 'GIT_HOST_NOT_ALLOWED'
+  | 'GIT_DIR_TAMPERED'
   | 'USAGE';
 
 export class AvatarError extends Error {

@@ -8,7 +8,8 @@
  * `gitBinary` / `tarBinary` let the caller wrap the binaries (with /usr/bin/time).
  */
 import { checkoutFromCodeCache, BlobStoreCodeCache } from '../../container/runner/code-cache.ts';
-import { authForUrl, createIsomorphicGit, createNativeGit } from '../../container/runner/git/index.ts';
+import { authForUrl, createNativeGit } from '../../container/runner/git/index.ts';
+import { createIsomorphicGit } from '../../container/runner/git/isomorphic.ts';
 import { FileBlobStore } from '../../adapters/local/file-blob-store.ts';
 import { silentLogger } from '../../core/log.ts';
 

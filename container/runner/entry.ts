@@ -4,7 +4,7 @@
  * Fargate container. Exit code: 0 done, 2 failed, 3 blocked, 1 crash (see outcome.ts).
  */
 import path from 'node:path';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type { LoadedConfig } from '../../core/config/load.ts';
 import { secretsOf } from '../../core/config/schema.ts';
 import { AvatarError, describeError, isAvatarError } from '../../core/errors.ts';
@@ -14,7 +14,7 @@ import type { TaskMessage } from '../../core/message.ts';
 import { NumaClient } from '../../core/numa/client.ts';
 import type { BlobStore } from '../../core/ports.ts';
 import { Redactor } from '../../core/redact.ts';
-import { AgentSession, type AgentEvent } from './agent/agent.ts';
+import type { AgentEvent } from './agent/agent.ts';
 import type { CodeCache } from './code-cache.ts';
 import { createGitCredentials, selectGitEngine, withGitHostPolicy } from './git/index.ts';
 import { EXIT_CODES, type RunResult } from './outcome.ts';
@@ -87,10 +87,15 @@ export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
     credentials,
   );
   const transcript = new Transcript(redactor);
-  // Created when the agent starts, so a missing key fails the run with the reason in its logs.
-  const createDeveloper = (ctx: DeveloperContext) =>
-    new AgentSession({
-      client: createModelClient(config),
+  // Created when the agent starts, so a missing key fails the run with the reason in its logs; the
+  // agent and the model's SDK are loaded only then (the runner reports in_progress sooner).
+  const createDeveloper = async (ctx: DeveloperContext) => {
+    const [{ AgentSession }, client] = await Promise.all([
+      import('./agent/agent.ts'),
+      createModelClient(config),
+    ]);
+    return new AgentSession({
+      client,
       model: config.model.name,
       stream: config.model.stream,
       temperature: config.model.temperature,
@@ -128,6 +133,7 @@ export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
       },
       signal: ctx.signal,
     });
+  };
 
   logger.info('run starting', { task_id: taskId, run_id: runId, git: git.name, model: config.model.name });
   const result = await runPipeline(
@@ -164,7 +170,7 @@ export async function runTask(opts: RunTaskOptions): Promise<RunResult> {
   return result;
 }
 
-export function createModelClient(config: LoadedConfig['config']): OpenAI {
+export async function createModelClient(config: LoadedConfig['config']): Promise<OpenAI> {
   const apiKey = config.model.api_key || (config.model.base_url ? 'not-needed' : undefined);
   if (!apiKey) {
     throw new AvatarError(
@@ -172,6 +178,7 @@ export function createModelClient(config: LoadedConfig['config']): OpenAI {
       'model.api_key is not set (OPENAI_API_KEY), and no model.base_url (OPENAI_BASE_URL) names a local endpoint',
     );
   }
+  const { default: OpenAI } = await import('openai');
   return new OpenAI({
     apiKey,
     baseURL: config.model.base_url,

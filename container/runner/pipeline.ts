@@ -30,6 +30,7 @@ import type { TaskLog } from './task-log.ts';
 import { detectTestCommand } from './testing/detect.ts';
 import { Verifier } from './verify/index.ts';
 import type { Sandbox } from './sandbox/types.ts';
+import { guardGitDir, recordGitDir } from './sandbox/git-dir.ts';
 import type { SandboxProvider } from './sandbox/provider.ts';
 
 export interface Developer {
@@ -57,7 +58,8 @@ export interface PipelineDeps {
   client: NumaClient;
   git: GitEngine;
   blobs: BlobStore;
-  createDeveloper: (ctx: DeveloperContext) => Developer;
+  /** May load the agent (and the model's SDK) only now, after the clone: the runner starts sooner. */
+  createDeveloper: (ctx: DeveloperContext) => Developer | Promise<Developer>;
   taskLog: TaskLog;
   logger: Logger;
   redactor: Redactor;
@@ -95,6 +97,8 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     baseOid?: string;
     step: string;
   } = { cloned: false, step: 'starting' };
+  // Once the sandbox is open, every git call first checks that .git is still the runner's own.
+  let git = deps.git;
 
   const finish = async (
     status: RunResult['status'],
@@ -131,7 +135,7 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
   const keepSnapshot = async (label: string) => {
     if (!state.cloned) return;
     try {
-      const patch = await deps.git.diffPatch(repoDir, state.baseOid);
+      const patch = await git.diffPatch(repoDir, state.baseOid);
       const key = await snapshots.savePatch(label, patch);
       log(`working state kept as a snapshot: ${key} (${patch.length} bytes)`);
     } catch (err) {
@@ -179,7 +183,7 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     await rm(deps.scratchDir, { recursive: true, force: true });
     // Private from the start: the run's repository is nobody else's to read.
     await mkdir(deps.scratchDir, { recursive: true, mode: 0o700 });
-    const remote = await deps.git.lsRemote(repoUrl);
+    const remote = await git.lsRemote(repoUrl);
     const branch = task.code_branch;
     const branchExists = Object.hasOwn(remote.branches, branch);
     const t0 = now();
@@ -187,7 +191,7 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       deps.codeCache !== undefined &&
       (await checkoutFromCodeCache({
         cache: deps.codeCache,
-        git: deps.git,
+        git,
         url: repoUrl,
         dir: repoDir,
         branch,
@@ -200,30 +204,32 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       state.cloned = true;
       log(
         `restored the repository from the code cache and fetched ${branchExists ? branch : remote.defaultBranch} ` +
-          `with ${deps.git.name} git in ${now() - t0} ms` +
+          `with ${git.name} git in ${now() - t0} ms` +
           (branchExists ? ' (existing branch)' : `; created branch ${branch} from it`),
       );
     } else if (branchExists) {
-      await deps.git.clone({ url: repoUrl, dir: repoDir, branch, depth: 1 });
+      await git.clone({ url: repoUrl, dir: repoDir, branch, depth: 1 });
       state.cloned = true;
-      log(`cloned ${branch} (existing branch) with ${deps.git.name} git in ${now() - t0} ms`);
+      log(`cloned ${branch} (existing branch) with ${git.name} git in ${now() - t0} ms`);
     } else {
-      await deps.git.clone({ url: repoUrl, dir: repoDir, branch: remote.defaultBranch, depth: 1 });
+      await git.clone({ url: repoUrl, dir: repoDir, branch: remote.defaultBranch, depth: 1 });
       state.cloned = true;
-      await deps.git.checkoutNewBranch(repoDir, branch);
+      await git.checkoutNewBranch(repoDir, branch);
       log(
-        `cloned ${remote.defaultBranch} with ${deps.git.name} git in ${now() - t0} ms; created branch ${branch} from it`,
+        `cloned ${remote.defaultBranch} with ${git.name} git in ${now() - t0} ms; created branch ${branch} from it`,
       );
     }
-    state.baseOid = await deps.git.headOid(repoDir);
+    state.baseOid = await git.headOid(repoDir);
+    const gitDir = await recordGitDir(repoDir);
     const sandbox = await deps.sandbox.open(repoDir, deps.scratchDir, log);
     openSandbox = sandbox;
+    git = guardGitDir(deps.git, repoDir, gitDir);
     log(
       sandbox.mode === 'none'
         ? `WARNING: sandbox: ${sandbox.description}`
         : `sandbox: ${sandbox.description}`,
     );
-    await snapshots.saveMeta({ task, application: app, branch, base: state.baseOid, engine: deps.git.name });
+    await snapshots.saveMeta({ task, application: app, branch, base: state.baseOid, engine: git.name });
 
     state.step = 'detecting the test command';
     const detected = await detectTestCommand(repoDir, config.tests.command);
@@ -238,7 +244,7 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       detected,
       installCommand: config.tests.setup ?? detected?.setup,
       task,
-      git: deps.git,
+      git,
       baseOid: state.baseOid,
       secrets: secretsOf(config),
       onSecret: (value) => deps.redactor.add(value),
@@ -269,7 +275,7 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       signal,
     });
     state.step = 'developing';
-    const developer = deps.createDeveloper({
+    const developer = await deps.createDeveloper({
       repoDir,
       task,
       runTests,
@@ -306,25 +312,25 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     await verify.beforeCommit();
 
     state.step = 'committing';
-    const changed = await deps.git.changedFiles(repoDir);
+    const changed = await git.changedFiles(repoDir);
     if (changed.length === 0)
       throw new AvatarError('NO_CHANGES', 'the agent finished without changing any file');
     const commitMessage = outcome.commitMessage.trim() || `${task.title} (task ${task.id})`;
     const author = { name: config.git.username, email: config.git.email };
-    let commit = await deps.git.commit(repoDir, { message: commitMessage, author, paths: changed });
+    let commit = await git.commit(repoDir, { message: commitMessage, author, paths: changed });
     log(`committed ${commit.slice(0, 12)}: ${firstLine(commitMessage)} (${changed.length} file(s))`);
 
     state.step = 'pushing';
-    let pushed = await deps.git.push(repoDir, branch);
+    let pushed = await git.push(repoDir, branch);
     if (!pushed.ok) {
       log(`push rejected (${pushed.reason}); fetching ${branch} and replaying the commit on its new tip`);
-      const tip = await deps.git.fetchBranch(repoDir, branch);
+      const tip = await git.fetchBranch(repoDir, branch);
       if (!tip)
         throw new AvatarError(
           'GIT_PUSH_REJECTED',
           `push of ${branch} rejected and the branch cannot be fetched`,
         );
-      const rebased = await deps.git.rebaseOnto(repoDir, branch, tip);
+      const rebased = await git.rebaseOnto(repoDir, branch, tip);
       if (!rebased.ok) {
         throw new AvatarError(
           'GIT_PUSH_REJECTED',
@@ -340,11 +346,11 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
           `the change no longer passes the tests on the new tip of ${branch}`,
         );
       }
-      pushed = await deps.git.push(repoDir, branch);
+      pushed = await git.push(repoDir, branch);
       if (!pushed.ok)
         throw new AvatarError('GIT_PUSH_REJECTED', `push of ${branch} rejected again: ${pushed.reason}`);
     }
-    const diffStat = await deps.git.diffStat(repoDir, state.baseOid, commit);
+    const diffStat = await git.diffStat(repoDir, state.baseOid, commit);
     log(
       `pushed ${commit.slice(0, 12)} to ${branch}: ${diffStat.files} file(s), +${diffStat.insertions} -${diffStat.deletions}`,
     );

@@ -8,12 +8,8 @@ import { chmod, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAvatarError } from '../../core/errors.ts';
-import {
-  authForUrl,
-  createIsomorphicGit,
-  createNativeGit,
-  selectGitEngine,
-} from '../../container/runner/git/index.ts';
+import { authForUrl, createNativeGit, selectGitEngine } from '../../container/runner/git/index.ts';
+import { createIsomorphicGit } from '../../container/runner/git/isomorphic.ts';
 import type { GitEngine, GitEngineOptions } from '../../container/runner/git/index.ts';
 import { createBareRepo, startGitServer } from '../../servers/git-http/index.ts';
 import type { GitServer } from '../../servers/git-http/index.ts';

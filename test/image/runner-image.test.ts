@@ -10,7 +10,7 @@
  * The scripted agent first tries to read the runner's secrets (every /proc/<pid>/environ, its
  * parent's, its own environment, base64 to get past a filter), then does the demo's titleCase
  * change. The run must end `done` with the change pushed, and what the model received must show
- * the sandbox: uid 61000, no effective capabilities, the runner's environment out of reach, and
+ * the sandbox: uid 63000 (its own range), no effective capabilities, the runner's environment out of reach, and
  * no secret in any encoding.
  *
  * Skipped without a working Docker daemon (failed instead under NUMA_REQUIRE_DOCKER=1, as in CI);
@@ -43,7 +43,12 @@ const DOCKERFILE = 'container/runner/Dockerfile';
 const BASE_IMAGE_SCRIPT = path.join(REPO_ROOT, 'test/image/node-base-image.sh');
 const IMAGE = 'numa-avatar-runner:image-test';
 const BUCKET = 'numa-avatar-image-test';
-const AGENT_UID = 61_000;
+/**
+ * The container shares this machine's kernel: a uid of the tests' own sandboxes would be the same
+ * user in both, and each side's reaping (kill as that uid) would reach the other. So the image's
+ * runs lease from another range than the host tests (61000 and up).
+ */
+const AGENT_UID = 63_000;
 /** Root's capabilities the ECS task definition keeps (infra/). */
 const CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'SETGID', 'SETPCAP', 'SETUID'];
 
@@ -241,7 +246,7 @@ describeWithDocker('runner image (docker)', () => {
           NUMA_RUN_TIMEOUT_SECONDS: '600',
           // Plain configuration, as infra/ puts it in the task definition (no secret in it).
           NUMA_CONFIG_YAML: stringify({
-            sandbox: { mode: 'user' },
+            sandbox: { mode: 'user', uid: AGENT_UID },
             git: { username: 'avatar', allowed_hosts: [new URL(w.repoUrl).host] },
             logs: { flush_interval: 0.3 },
             backend: { timeout: 5 },

@@ -25,12 +25,12 @@ import {
   assertBranchName,
   checkGitHost,
   createGitCredentials,
-  createIsomorphicGit,
   createNativeGit,
   isLoopbackHost,
   stripCredentials,
   withGitHostPolicy,
 } from '../../container/runner/git/index.ts';
+import { createIsomorphicGit } from '../../container/runner/git/isomorphic.ts';
 import { branchNameProblem } from '../../container/runner/git/refs.ts';
 import { createBareRepo, startGitServer, type GitServer } from '../../servers/git-http/index.ts';
 import type { ScriptedTurn } from '../../servers/scripted-model/index.ts';
@@ -572,12 +572,15 @@ describe('whole runs: the token and the push', () => {
         branch,
       );
       expect(result.status, result.reason).toBe('done');
-      // The agent's command did make them (in the clone).
+      // The agent's command ran; its refs could not be made, as the clone's .git is the runner's
+      // and read-only to the sandbox (sandbox/git-dir.ts). Had they been made, none would be pushed.
       const answers = world.model
         .requests()
         .map((r) => JSON.stringify(r.body))
         .filter((b) => b.includes(`REFS-${engine}`));
-      expect(answers.some((b) => /exit code: 0.*evil.*v9/s.test(b) && b.includes(`${branch}\\n`))).toBe(true);
+      expect(
+        answers.some((b) => /exit code: [1-9]/.test(b) && /Read-only file system|Permission denied/.test(b)),
+      ).toBe(true);
       // The remote: main as it was, and the task branch at the run's own commit. No evil, no tags.
       expect(await bareRefs(bare)).toEqual([...before, `refs/heads/${branch} ${result.commit}`].sort());
       const { stdout } = await run('git', [

@@ -230,19 +230,17 @@ describe('a task whose text asks the agent to reveal secrets and push elsewhere'
     expect(await readdir(home)).toEqual([]);
   });
 
-  it('a .git/config and ~/.gitconfig rewritten by hand stop the push before any credential is sent', async () => {
+  it("a .git/config rewritten by hand: the sandbox keeps .git the runner's, and the push goes to the task branch only", async () => {
     sink.seen.length = 0;
-    const before = world.git.requests().length;
     const { task, result } = await runWith('REWRITE');
-    expect(result.status).toBe('failed');
-    expect(result.reason).toMatch(/git configuration .* does not allow \(url\..*insteadof, http\.proxy\)/);
-    expect(world.logs(task.id)).toMatch(/no credentials are sent/);
-    expect(await world.remoteBranch(task.code_branch)).toBeUndefined();
+    // The write is refused (.git is read-only to the sandbox: sandbox/git-dir.ts); what the config
+    // guard does with a rewritten config, should one get through, is git-config-injection.test.ts.
+    expect(result.status, result.reason).toBe('done');
+    const answers = JSON.stringify(world.model.requests().map((r) => r.body));
+    expect(answers).toMatch(/Read-only file system|Permission denied/);
+    expect(await world.remoteBranch(task.code_branch)).toBeDefined();
     expect(await evilRefs()).toEqual(['refs/heads/main']);
     expect(sink.seen).toEqual([]);
-    // After the agent's command, git talked to nobody (the clone and ls-remote came before it).
-    const after = world.git.requests().slice(before);
-    expect(after.filter((r) => r.path.includes('receive-pack'))).toEqual([]);
     expectNothingSecret(world.logs(task.id), 'the task logs');
   });
 });

@@ -8,7 +8,7 @@
  * Where CI sets NUMA_REQUIRE_SANDBOXES=1, an adapter that cannot run here fails instead of skipping.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -291,7 +291,10 @@ for (const mode of MODES) {
       const config = validate({ backend: { url: 'http://127.0.0.1:9' }, sandbox: { mode } }, 'test');
       const second = await sandboxProvider(sandboxSettings(config), { workDir }).open(repo, scratch);
       const res = await execShell(
-        `echo x > /tmp/${marker}-f; mkdir -p /tmp/${marker}-d/e; echo y > /tmp/${marker}-d/e/g; echo ok`,
+        `echo x > /tmp/${marker}-f; mkdir -p /tmp/${marker}-d/e; echo y > /tmp/${marker}-d/e/g; ` +
+          // A folder it makes unreadable, a lock file, a System V shared memory segment.
+          `chmod 000 /tmp/${marker}-d; touch /run/lock/${marker}-l 2>/dev/null; ipcmk -M 4096 >/dev/null; ` +
+          `id -u; echo ok`,
         {
           cwd: repo,
           env: scrubEnv(process.env),
@@ -302,9 +305,18 @@ for (const mode of MODES) {
       );
       expect(res.output).toContain('ok');
       expect(existsSync(`/tmp/${marker}-f`)).toBe(true);
+      const uid = Number(/^(\d+)$/m.exec(res.output)?.[1]);
+      const segmentsOf = (u: number) =>
+        readFileSync('/proc/sysvipc/shm', 'utf8')
+          .split('\n')
+          .slice(1)
+          .filter((l) => l.trim().split(/\s+/)[7] === String(u)).length;
+      expect(segmentsOf(uid)).toBeGreaterThan(0);
       await second.close();
       expect(existsSync(`/tmp/${marker}-f`)).toBe(false);
       expect(existsSync(`/tmp/${marker}-d`)).toBe(false);
+      expect(existsSync(`/run/lock/${marker}-l`)).toBe(false);
+      expect(segmentsOf(uid)).toBe(0);
     });
 
     it('has no capabilities, runs as the agent uid, and cannot signal the runner', async () => {

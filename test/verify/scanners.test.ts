@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIsomorphicGit, createNativeGit } from '../../container/runner/git/index.ts';
+import { createNativeGit } from '../../container/runner/git/index.ts';
+import { createIsomorphicGit } from '../../container/runner/git/isomorphic.ts';
 import { addedLines, diffPath } from '../../container/runner/verify/gates/diff.ts';
 import {
   dangerousKindsInLine,

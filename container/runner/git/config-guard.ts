@@ -21,7 +21,7 @@ const ALLOWED: readonly RegExp[] = [
   /^branch\..+\.(remote|merge)$/,
   /^submodule\..+\.(url|active)$/,
   /^user\.(name|email)$/,
-  /^gc\.[a-z]+$/,
+  /^gc\.(auto|autodetach|autopacklimit|pruneexpire|reflogexpire|reflogexpireunreachable)$/,
   /^advice\.[a-z]+$/,
   /^init\.defaultbranch$/,
 ];

@@ -1,6 +1,7 @@
 /**
- * The runner's Git port: its types, the two engines (the `git` binary and isomorphic-git), the
- * engine choice, the credentials convention per provider, and the hosts the token may go to.
+ * The runner's Git port: its types, the native engine (the `git` binary), the engine choice, the
+ * credentials convention per provider, and the hosts the token may go to. isomorphic-git is loaded
+ * only when it is the engine (select.ts): import createIsomorphicGit from isomorphic.ts.
  */
 export type {
   CloneOptions,
@@ -20,5 +21,4 @@ export { checkGitHost, createGitCredentials, isLoopbackHost, withGitHostPolicy }
 export type { GitCredentials, GitCredentialsOptions, GitHostCheck } from './hosts.ts';
 export { assertBranchName } from './refs.ts';
 export { createNativeGit } from './native.ts';
-export { createIsomorphicGit } from './isomorphic.ts';
 export { gitVersion, selectGitEngine } from './select.ts';

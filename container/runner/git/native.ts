@@ -11,6 +11,7 @@ import { AvatarError } from '../../../core/errors.ts';
 import { credentialsFromUrl, stripCredentials } from './auth.ts';
 import { gitError, redactorFor } from './errors.ts';
 import { assertConfigAllowed } from './config-guard.ts';
+import { assertNoNestedRepository } from './nested.ts';
 import { byPath, normalizeRepoPath } from './paths.ts';
 import { createOriginGuard } from './origin.ts';
 import { createGitRunner } from './process.ts';
@@ -215,6 +216,7 @@ export function createNativeGit(opts: GitEngineOptions = {}): GitEngine {
     },
 
     async commit(dir, { message, author, paths }) {
+      await assertNoNestedRepository(dir);
       const literal = { GIT_LITERAL_PATHSPECS: '1' };
       if (paths) {
         const wanted = [...new Set(paths.map(normalizeRepoPath))];

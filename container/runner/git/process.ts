@@ -107,10 +107,27 @@ export function createGitRunner(opts: {
         'core.quotePath=false',
         '-c',
         'credential.helper=',
-        // Under sandbox.mode user the repository belongs to the agent's uid; the config guard
-        // (config-guard.ts), not the owner check, is what keeps its .git/config inert.
+        // The work tree may belong to the agent's uid (sandbox.mode user); its .git stays the
+        // runner's and read-only to the sandbox (sandbox/git-dir.ts), and the config guard
+        // (config-guard.ts) checks what that config holds.
         '-c',
         'safe.directory=*',
+        // Nothing that runs a command or another repository's config behind the runner's back:
+        // no automatic gc or maintenance (their hooks), no submodules, no local transport.
+        '-c',
+        'gc.auto=0',
+        '-c',
+        'maintenance.auto=false',
+        '-c',
+        'submodule.recurse=false',
+        '-c',
+        'diff.ignoreSubmodules=all',
+        '-c',
+        'status.submoduleSummary=false',
+        '-c',
+        'protocol.file.allow=never',
+        '-c',
+        'core.alternateRefsCommand=',
       ];
       if (runOpts.auth && runOpts.remoteUrl) {
         const origin = urlOrigin(runOpts.remoteUrl);

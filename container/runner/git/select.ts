@@ -5,7 +5,6 @@
 import { execFile } from 'node:child_process';
 import { AvatarError } from '../../../core/errors.ts';
 import { scrubEnv } from '../../../core/env.ts';
-import { createIsomorphicGit } from './isomorphic.ts';
 import { createNativeGit } from './native.ts';
 import type { GitEngine, GitEngineOptions } from './types.ts';
 
@@ -26,7 +25,9 @@ export async function selectGitEngine(
   choice: 'auto' | 'native' | 'isomorphic',
   opts: GitEngineOptions = {},
 ): Promise<GitEngine> {
-  if (choice === 'isomorphic') return createIsomorphicGit(opts);
+  // isomorphic-git is loaded only when it is the engine (it costs the start ~50 ms).
+  const isomorphic = async () => (await import('./isomorphic.ts')).createIsomorphicGit(opts);
+  if (choice === 'isomorphic') return isomorphic();
   const version = await gitVersion(opts.gitBinary, opts.env);
   if (version) return createNativeGit(opts);
   if (choice === 'native') {
@@ -35,5 +36,5 @@ export async function selectGitEngine(
       `git.engine is "native" but the git binary (${opts.gitBinary ?? 'git'}) cannot be run; install git or use "auto"/"isomorphic"`,
     );
   }
-  return createIsomorphicGit(opts);
+  return isomorphic();
 }

@@ -4,8 +4,8 @@
  *
  * - the system (/usr and the usual links to it, /etc, /opt and `sandbox.read_only_paths`) is
  *   mounted read-only, less what an unprivileged user could not read (masks.ts);
- * - the repository is the only writable place the host sees, besides a private home (a folder of
- *   this run, bound at /home/agent) and an empty /tmp;
+ * - the repository is the only writable place the host sees (its .git read-only: git-dir.ts),
+ *   besides a private home (a folder of this run, bound at /home/agent) and an empty /tmp;
  * - the work dir, the config, other runs and every home folder are simply not there;
  * - its own /proc: no other process (the runner, the service) can be seen, let alone read;
  * - no network but its own loopback; setup steps reach the hosts of sandbox.network.allow through
@@ -15,12 +15,13 @@
  * - rlimits on file size, open files and processes (prlimit, inside).
  */
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Sandbox, SandboxCommand, SandboxSpawn } from './types.ts';
 import { unreadableByOthers } from './masks.ts';
 import type { SandboxLimits } from './limits.ts';
 import { describeLimits, prlimitArgs } from './limits.ts';
-import { setprivIdentity } from './setpriv.ts';
+import { GIT_READS_RUNNERS_DIR, reapUid, setprivIdentity } from './setpriv.ts';
 
 export const SANDBOX_HOME = '/home/agent';
 /** The egress proxy's socket, in the folder given as proxySocketDir. */
@@ -71,6 +72,9 @@ export class Bubblewrap implements Sandbox {
     const ro = [...SYSTEM_DIRS, ...(opts.readOnlyPaths ?? [])].filter((p) => existsSync(p));
     const args = [
       '--unshare-all',
+      // No user namespace of its own inside: nested namespaces are the usual way into kernel bugs.
+      '--unshare-user',
+      '--disable-userns',
       '--uid',
       String(opts.uid),
       '--gid',
@@ -114,6 +118,9 @@ export class Bubblewrap implements Sandbox {
       opts.repoDir,
       opts.repoDir,
     );
+    // The git dir is the runner's (git-dir.ts): the sandbox sees it, cannot change it.
+    const gitDir = path.join(opts.repoDir, '.git');
+    if (existsSync(gitDir)) args.push('--ro-bind', gitDir, gitDir);
     this.fixed = args;
     this.description =
       `namespaces (bubblewrap): read-only system, writable repository, private /home/agent and /tmp, ` +
@@ -133,6 +140,7 @@ export class Bubblewrap implements Sandbox {
       TMPDIR: '/tmp',
       USER: 'agent',
       LOGNAME: 'agent',
+      ...GIT_READS_RUNNERS_DIR,
     };
     const extra: string[] = [];
     let command = ['/bin/sh', '-c', cmd.command];
@@ -189,7 +197,9 @@ export class Bubblewrap implements Sandbox {
   }
 
   async reap(): Promise<void> {
-    // The pid namespace dies with the command's first process: nothing to do.
+    // The pid namespace dies with the command's first process; the kernel kills the rest a moment
+    // later. Started as a leased uid, the end is also seen and made sure of: none of it is left.
+    if (this.opts.runAs) await reapUid(this.opts.runAs.uid, this.opts.runAs.setpriv);
   }
 
   async close(): Promise<void> {

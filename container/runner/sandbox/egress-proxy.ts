@@ -3,8 +3,10 @@
  * proxy in the runner, on a unix socket that only the sandbox is given, that lets through only
  * the hosts of `sandbox.network.allow` (package registries by default). `CONNECT host:port` for
  * TLS (the proxy never sees inside), absolute-URI requests for plain HTTP. It resolves names
- * itself and never connects to link-local addresses (the cloud credentials and metadata
- * endpoints) unless such an address is listed as it is. Everything else the sandbox tries has no
+ * itself and never connects a listed name to an internal address (loopback, private, link-local:
+ * the cloud credentials and metadata endpoints) unless that address is listed as it is; a plain
+ * HTTP request goes with the Host of its URL. Over CONNECT the proxy cannot see inside: a TLS
+ * client may still name another site served by an allowed host's CDN (domain fronting). Everything else the sandbox tries has no
  * route at all: its network namespace has only its own loopback.
  */
 import { lookup } from 'node:dns/promises';
@@ -56,8 +58,18 @@ export function allowsDestination(rules: readonly string[], host: string, port: 
   });
 }
 
-function linkLocal(address: string): boolean {
-  return /^169\.254\./.test(address) || /^fe[89ab][0-9a-f]:/i.test(address) || /^fd00:ec2:/i.test(address);
+/** Loopback, private, link-local (metadata and credentials endpoints) and unspecified addresses. */
+function internal(address: string): boolean {
+  const a = address.toLowerCase().replace(/^::ffff:/, '');
+  return (
+    /^(127\.|10\.|0\.|169\.254\.|192\.168\.)/.test(a) ||
+    /^172\.(1[6-9]|2\d|3[01])\./.test(a) ||
+    /^100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\./.test(a) ||
+    a === '::1' ||
+    a === '::' ||
+    /^f[cd][0-9a-f]{2}:/.test(a) ||
+    /^fe[89ab][0-9a-f]:/.test(a)
+  );
 }
 
 /** Where to connect: the listed host's address, or why not. */
@@ -72,7 +84,9 @@ async function resolveAllowed(
     ? host.replace(/^\[(.*)\]$/, '$1')
     : (await lookup(host).catch(() => undefined))?.address;
   if (!address) return { why: 'the name does not resolve' };
-  if (!literal && linkLocal(address)) return { why: `resolves to the link-local address ${address}` };
+  // A listed name that resolves inside (DNS the sandbox's code cannot set, but a registry's name
+  // could be made to): only an address listed as it is may be internal.
+  if (!literal && internal(address)) return { why: `resolves to the internal address ${address}` };
   return { address };
 }
 
@@ -111,7 +125,9 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
         return;
       }
       allowed.push(destination);
-      const headers = { ...req.headers };
+      // The Host the request is for is the URL's, whatever header came with it (no fronting of
+      // another site behind an allowed one).
+      const headers: http.OutgoingHttpHeaders = { ...req.headers, host: url.host };
       delete headers['proxy-connection'];
       delete headers['proxy-authorization'];
       const upstream = http.request(

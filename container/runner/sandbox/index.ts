@@ -69,7 +69,19 @@ export const systemProbe: Probe = {
     try {
       execFileSync(
         BWRAP,
-        ['--unshare-all', '--uid', '61000', '--ro-bind', '/', '/', '--die-with-parent', '--', '/bin/true'],
+        [
+          '--unshare-all',
+          '--unshare-user',
+          '--disable-userns',
+          '--uid',
+          '61000',
+          '--ro-bind',
+          '/',
+          '/',
+          '--die-with-parent',
+          '--',
+          '/bin/true',
+        ],
         {
           stdio: 'ignore',
           timeout: 10_000,
@@ -91,6 +103,8 @@ export const systemProbe: Probe = {
           '--',
           BWRAP,
           '--unshare-all',
+          '--unshare-user',
+          '--disable-userns',
           '--uid',
           '61000',
           '--ro-bind',

@@ -3,11 +3,13 @@
  * for the user mode leases the run its own agent uid (uid-lease.ts), hands it the repository and
  * those folders, and closes the rest of the work dir to it.
  */
-import { chmod, chown, lstat, mkdir, readdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, chown, lchown, lstat, mkdir, open, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../../../core/config/schema.ts';
 import { AvatarError, describeError } from '../../../core/errors.ts';
 import { leaseUid } from './uid-lease.ts';
+import { cleanUpUid, reapUid } from './setpriv.ts';
 import { PROXY_SOCKET } from './bubblewrap.ts';
 import { startEgressProxy } from './egress-proxy.ts';
 import { chooseMode, createSandbox, systemProbe, type Probe, type SandboxSettings } from './index.ts';
@@ -41,24 +43,28 @@ export function sandboxSettings(config: Config): SandboxSettings {
 }
 
 /**
- * Hands a tree to the agent's uid. Its folders get the set-group-id bit, so what the runner writes
- * there later (file tools, git) belongs to the uid's group, and with the runner's umask of 007 in
- * this mode (sandboxProvider), the group may change it too.
+ * Hands a tree to the agent's uid, without following a link anywhere: folders through a
+ * descriptor opened O_NOFOLLOW, everything else with lchown. (The uid has no process left when
+ * this runs: open() reaps it first, so nothing swaps entries under the walk.) Folders get the
+ * set-group-id bit, so what the runner writes there later (file tools, git) belongs to the uid's
+ * group, and with the runner's umask of 007 in this mode (sandboxProvider), the group may change
+ * it too. `keep` names entries of the top folder that stay the runner's (`.git`: git-dir.ts).
  */
-async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
-  // chmod first: while the folder is still the runner's group the kernel keeps the bit without
-  // CAP_FSETID (which the runner's task drops), and chown keeps it on a folder.
-  await chmod(dir, ((await lstat(dir)).mode & 0o7777) | 0o2000);
-  await chown(dir, uid, gid);
+async function chownTree(dir: string, uid: number, gid: number, keep: readonly string[] = []): Promise<void> {
+  const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    // chmod first: while the folder is still the runner's group the kernel keeps the bit without
+    // CAP_FSETID (which the runner's task drops), and chown keeps it on a folder.
+    await fh.chmod(((await fh.stat()).mode & 0o7777) | 0o2000);
+    await fh.chown(uid, gid);
+  } finally {
+    await fh.close();
+  }
   for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (keep.includes(entry.name)) continue;
     const p = path.join(dir, entry.name);
     if (entry.isDirectory()) await chownTree(p, uid, gid);
-    else {
-      const st = await lstat(p);
-      // lchown semantics: a link is handed over, never what it points to.
-      if (st.isSymbolicLink()) continue;
-      await chown(p, uid, gid);
-    }
+    else await lchown(p, uid, gid);
   }
 }
 
@@ -116,13 +122,15 @@ async function prepareUserTree(
   }
   await chown(scratch, process.getuid?.() ?? 0, gid);
   await chmod(scratch, 0o710);
-  for (const d of place.dirs) await chownTree(d, uid, gid);
+  for (const d of place.dirs) await chownTree(d, uid, gid, d === place.dirs[0] ? ['.git'] : []);
 }
 
 export interface SandboxProviderOptions {
   probe?: Probe;
-  /** The work dir: in the user mode, what the agent's uid must not see, and where uid leases live. */
+  /** The work dir: in the user mode, what the agent's uid must not see. */
   workDir?: string;
+  /** Where uid leases are kept (default uid-lease.ts LEASE_DIR, one for the machine). */
+  leaseDir?: string;
 }
 
 export function sandboxProvider(
@@ -150,8 +158,7 @@ export function sandboxProvider(
         let runAs: { uid: number; gid: number } | undefined;
         let asRootWhy: string | undefined;
         if (mode === 'user' || (probe.isRoot() && probe.hasSetpriv())) {
-          const leases = path.join(opts.workDir ?? path.dirname(path.dirname(scratchDir)), 'sandbox-uids');
-          const lease = await leaseUid(leases, settings.uid);
+          const lease = await leaseUid(settings.uid, { dir: opts.leaseDir });
           closers.push(lease.release);
           try {
             if (mode === 'namespaces' && !probe.bwrapWorksAs(lease.uid))
@@ -159,6 +166,10 @@ export function sandboxProvider(
                 'SANDBOX_UNAVAILABLE',
                 `bubblewrap does not run as uid ${lease.uid} here`,
               );
+            // A crashed run of this uid may have left processes: none may watch this one start.
+            if (!(await reapUid(lease.uid)))
+              throw new AvatarError('SANDBOX_UNAVAILABLE', `processes of uid ${lease.uid} survive SIGKILL`);
+            await cleanUpUid(lease.uid);
             await prepareUserTree(
               { workDir: opts.workDir, scratchDir, dirs: [repoDir, homeDir, tmpDir] },
               lease.uid,
@@ -167,7 +178,9 @@ export function sandboxProvider(
             runAs = { uid: lease.uid, gid: lease.uid };
             // From here on what the runner creates is nobody's but its own and its group's: in
             // the repository, that group is the agent's uid's (chownTree); elsewhere, the runner's.
-            process.umask(0o007);
+            const before = process.umask(0o007);
+            // Given back when the run ends (a process that runs another task after this one).
+            closers.push(async () => void process.umask(before));
           } catch (err) {
             if (mode === 'user') throw err;
             asRootWhy = describeError(err).replace(/^SANDBOX_UNAVAILABLE: /, '');

@@ -14,7 +14,7 @@
  * commands reach the internet and every service on the host's loopback, and the description says so.
  */
 import { execFile, type ExecFileException } from 'node:child_process';
-import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { Sandbox, SandboxCommand, SandboxSpawn } from './types.ts';
 import type { SandboxLimits } from './limits.ts';
 import { describeLimits, prlimitArgs } from './limits.ts';
@@ -37,7 +37,66 @@ export function isExecutable(file: string): boolean {
 }
 
 /** Folders on the host every uid may write to (sticky), where the agent's leftovers are removed. */
-const SHARED_WRITABLE = ['/tmp', '/var/tmp', '/dev/shm'];
+const SHARED_WRITABLE = ['/tmp', '/var/tmp', '/dev/shm', '/run/lock', '/dev/mqueue'];
+
+/**
+ * Kills every process of `uid` (`kill -KILL -1` as that uid, until /proc shows none): before a
+ * run hands its tree to a leased uid, whatever a crashed run of the same uid left goes first.
+ * True when none is left.
+ */
+export async function reapUid(uid: number, setpriv = '/usr/bin/setpriv'): Promise<boolean> {
+  for (let round = 0; round < 20; round++) {
+    if (processesOf(uid).length === 0) return true;
+    await new Promise<void>((resolve) =>
+      execFile(
+        setpriv,
+        [...setprivIdentity(uid, uid), '--', '/bin/sh', '-c', 'kill -KILL -1 2>/dev/null; true'],
+        { env: { PATH: '/usr/bin:/bin' }, timeout: 10_000 },
+        () => resolve(),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, round === 0 ? 5 : 50));
+  }
+  return processesOf(uid).length === 0;
+}
+
+/**
+ * Deletes what `uid` owns in the folders every user may write to, and its System V IPC objects.
+ * Run by the runner itself (root), only once `uid` has no process left: nothing can swap a path
+ * under it, and a folder the uid made unreadable (mode 000) does not stop it. `find -P` follows
+ * no link.
+ */
+export async function cleanUpUid(uid: number): Promise<void> {
+  const dirs = SHARED_WRITABLE.filter((d) => existsSync(d));
+  await new Promise<void>((resolve) => {
+    execFile(
+      '/usr/bin/find',
+      ['-P', ...dirs, '-xdev', '-mindepth', '1', '-user', String(uid), '-delete'],
+      { env: { PATH: '/usr/bin:/bin' }, timeout: 60_000 },
+      () => resolve(),
+    );
+  });
+  for (const [file, flag] of [
+    ['/proc/sysvipc/shm', '-m'],
+    ['/proc/sysvipc/msg', '-q'],
+    ['/proc/sysvipc/sem', '-s'],
+  ] as const) {
+    let lines: string[];
+    try {
+      lines = readFileSync(file, 'utf8').trim().split('\n');
+    } catch {
+      continue;
+    }
+    const header = lines[0]!.trim().split(/\s+/);
+    const idCol = header.findIndex((h) => /^(shmid|msqid|semid)$/.test(h));
+    const uidCol = header.indexOf('uid');
+    for (const line of lines.slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (idCol < 0 || uidCol < 0 || Number(cols[uidCol]) !== uid) continue;
+      await new Promise<void>((resolve) => execFile('/usr/bin/ipcrm', [flag, cols[idCol]!], () => resolve()));
+    }
+  }
+}
 
 /** Live processes whose real, effective or saved uid is `uid` (zombies, already dead, left out). */
 export function processesOf(uid: number): number[] {
@@ -56,6 +115,16 @@ export function processesOf(uid: number): number[] {
   }
   return pids;
 }
+
+/**
+ * For the sandboxed code's own git: the repository's .git belongs to the runner (sandbox/git-dir.ts),
+ * so git would refuse it as "dubious ownership"; it may read it (it cannot write it).
+ */
+export const GIT_READS_RUNNERS_DIR = {
+  GIT_CONFIG_COUNT: '1',
+  GIT_CONFIG_KEY_0: 'safe.directory',
+  GIT_CONFIG_VALUE_0: '*',
+} as const;
 
 /** setpriv's options that make a process `uid`/`gid` with no groups, capabilities or new privileges. */
 export function setprivIdentity(uid: number, gid: number): string[] {
@@ -127,7 +196,14 @@ export class SetprivUser implements Sandbox {
     const netoff = cmd.network === 'setup' ? '' : undefined;
     return {
       ...this.asUid([...prlimitArgs(this.opts.limits), '/bin/sh', '-c', cmd.command], netoff),
-      env: { ...cmd.env, HOME: this.opts.homeDir, TMPDIR: this.opts.tmpDir, USER: 'agent', LOGNAME: 'agent' },
+      env: {
+        ...cmd.env,
+        HOME: this.opts.homeDir,
+        TMPDIR: this.opts.tmpDir,
+        USER: 'agent',
+        LOGNAME: 'agent',
+        ...GIT_READS_RUNNERS_DIR,
+      },
       cwd: cmd.cwd,
     };
   }
@@ -145,24 +221,12 @@ export class SetprivUser implements Sandbox {
   }
 
   /**
-   * Reaps, then deletes what the uid left in the places every user may write (/tmp, /var/tmp,
-   * /dev/shm), so the next run that leases the uid finds nothing of this one's.
+   * Reaps, then deletes what the uid left where every user may write (cleanUpUid), so the next
+   * run that leases the uid finds nothing of this one's.
    */
   async close(): Promise<void> {
     await this.reap();
-    await this.asAgent(
-      [
-        '/usr/bin/find',
-        ...SHARED_WRITABLE,
-        '-xdev',
-        '-mindepth',
-        '1',
-        '-user',
-        String(this.opts.uid),
-        '-delete',
-      ],
-      30_000,
-    );
+    if (processesOf(this.opts.uid).length === 0) await cleanUpUid(this.opts.uid);
     await this.opts.onClose?.();
   }
 
