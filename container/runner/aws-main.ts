@@ -17,7 +17,7 @@
  * ended `stopGraceMs` after it, the runner exits too.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -343,7 +343,18 @@ export async function checkRunnerImage(
 }
 
 /** The container's entry (`numa-avatar runner-aws`): runs, then exits with the outcome's code. */
+/**
+ * The task's volume at /tmp (the root file system is read-only) starts as root's 0755: make it
+ * what /tmp is everywhere, 1777, so that the agent's tools (which may ignore TMPDIR) find one.
+ */
+async function shareTmp(): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const st = await stat('/tmp').catch(() => undefined);
+  if (st?.isDirectory() && (st.mode & 0o1777) !== 0o1777) await chmod('/tmp', 0o1777).catch(() => undefined);
+}
+
 export async function main(): Promise<never> {
+  await shareTmp();
   const code = await runAwsRunner();
   process.exit(code);
 }

@@ -46,6 +46,17 @@ export const RUNNER_IMAGE_EXCLUDE = [
   'infra',
 ];
 
+/**
+ * The writable folders of the runner's read-only container: the work dir's parent (clones, run
+ * artifacts), /tmp (the runner's and the agent's temporary files), and the uid leases
+ * (container/runner/sandbox/uid-lease.ts).
+ */
+export const RUNNER_VOLUMES: ReadonlyArray<readonly [string, string]> = [
+  ['work', '/work'],
+  ['tmp', '/tmp'],
+  ['run-numa-avatar', '/run/numa-avatar'],
+];
+
 /** The container's user: root, so that it can start the agent's commands as another uid. */
 export const RUNNER_USER = '0';
 
@@ -210,6 +221,9 @@ export class Runner extends Construct {
         platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
       }),
       essential: true,
+      // Hardened accounts require it (Security Hub ECS.5): what the runner writes goes to the
+      // task's volumes below (the work dir, /tmp, the uid leases), nothing to the image's layers.
+      readonlyRootFilesystem: true,
       // Set here, whatever the image's USER: the `user` sandbox needs the runner to be root.
       user: RUNNER_USER,
       linuxParameters,
@@ -226,5 +240,10 @@ export class Runner extends Construct {
       // and report before SIGKILL; 120 s is Fargate's maximum.
       stopTimeout: Duration.seconds(120),
     });
+    // Task storage (the ephemeral storage above) for the folders the runner writes.
+    for (const [name, containerPath] of RUNNER_VOLUMES) {
+      this.taskDefinition.addVolume({ name });
+      this.container.addMountPoints({ sourceVolume: name, containerPath, readOnly: false });
+    }
   }
 }

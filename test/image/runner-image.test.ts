@@ -276,6 +276,15 @@ describeWithDocker('runner image (docker)', () => {
             container,
             '--network',
             'host',
+            // As the task definition has it: a read-only root, task volumes (root's, 0755) where
+            // the runner writes.
+            '--read-only',
+            '--tmpfs',
+            '/work:rw,exec,mode=0755,size=1g',
+            '--tmpfs',
+            '/tmp:rw,exec,mode=0755,size=1g',
+            '--tmpfs',
+            '/run/numa-avatar:rw,mode=0755,size=16m',
             '--cap-drop',
             'ALL',
             ...CAPABILITIES.flatMap((c) => ['--cap-add', c]),

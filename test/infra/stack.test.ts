@@ -70,6 +70,8 @@ interface ContainerDefinition {
   Privileged?: boolean;
   LinuxParameters?: { Capabilities?: { Add?: string[]; Drop?: string[] }; InitProcessEnabled?: boolean };
   Environment: { Name: string; Value: unknown }[];
+  ReadonlyRootFilesystem?: boolean;
+  MountPoints?: { SourceVolume: string; ContainerPath: string; ReadOnly: boolean }[];
 }
 /** The runner task definition's one container. */
 function runnerContainer(json: CfnTemplate): ContainerDefinition {
@@ -267,6 +269,22 @@ describe('runner', () => {
         }),
       ],
     });
+  });
+
+  it('runs on a read-only root file system, writing only to task volumes for the work dir, /tmp and the uid leases', () => {
+    const container = runnerContainer(main.json);
+    expect(container.ReadonlyRootFilesystem).toBe(true);
+    expect(container.MountPoints).toEqual([
+      { SourceVolume: 'work', ContainerPath: '/work', ReadOnly: false },
+      { SourceVolume: 'tmp', ContainerPath: '/tmp', ReadOnly: false },
+      { SourceVolume: 'run-numa-avatar', ContainerPath: '/run/numa-avatar', ReadOnly: false },
+    ]);
+    const [, taskDef] = one(main.json, 'AWS::ECS::TaskDefinition');
+    expect((props(taskDef).Volumes as { Name: string }[]).map((v) => v.Name)).toEqual([
+      'work',
+      'tmp',
+      'run-numa-avatar',
+    ]);
   });
 
   it('runs as root with only the capabilities the user sandbox needs, under an init process', () => {

@@ -1,5 +1,5 @@
 /**
- * The runner image without Docker (there is none here): the Dockerfile's shape (Node 20 slim in
+ * The runner image without Docker (there is none here): the Dockerfile's shape (Node 24 slim, the current LTS, in
  * every stage, git and CA certificates installed, production dependencies only, root (for the user sandbox),
  * the entry point the CLI really has), the build context (.dockerignore keeps out what it should
  * and none of the files the runner imports), and the `runner-aws --check` step the build runs.
@@ -60,9 +60,9 @@ describe('runner Dockerfile', () => {
   const froms = steps.filter((s) => s.op === 'FROM');
   const finalStage = steps.slice(steps.lastIndexOf(froms.at(-1)!));
 
-  it('is multi-stage on Node 20 slim (bookworm)', () => {
+  it('is multi-stage on Node 24 slim (bookworm), the current LTS', () => {
     expect(froms.length).toBeGreaterThanOrEqual(2);
-    for (const f of froms) expect(f.args).toMatch(/^node:20-bookworm-slim\b/);
+    for (const f of froms) expect(f.args).toMatch(/^node:24-bookworm-slim\b/);
   });
 
   it('installs production dependencies only, from the lock file', () => {
