@@ -71,12 +71,17 @@ describe('runner Dockerfile', () => {
     expect(steps.some((s) => s.op === 'COPY' && /package\.json package-lock\.json/.test(s.args))).toBe(true);
   });
 
-  it('has git and the CA certificates in the final image', () => {
+  it('has git (copied from its own stage, without Perl) and the CA certificates in the final image', () => {
     const apt = finalStage.find((s) => s.op === 'RUN' && s.args.includes('apt-get install'));
-    expect(apt?.args).toMatch(/\bgit\b/);
     expect(apt?.args).toMatch(/\bca-certificates\b/);
     expect(apt?.args).toMatch(/--no-install-recommends/);
-    expect(apt?.args).toMatch(/rm -rf \/var\/lib\/apt\/lists/);
+    expect(apt?.args).toMatch(/rm -rf \/var\/lib\/apt\/lists\/\* \/var\/cache\/apt/);
+    expect(finalStage.some((s) => s.op === 'COPY' && /^--from=git \/out\/ \/$/.test(s.args))).toBe(true);
+    const gitStage = steps.slice(steps.indexOf(froms.find((f) => / AS git$/.test(f.args))!));
+    expect(gitStage.find((s) => s.op === 'RUN' && s.args.includes('apt-get install'))?.args).toMatch(
+      /\bgit\b/,
+    );
+    expect(finalStage.find((s) => s.op === 'RUN' && s.args.startsWith('git --version'))).toBeDefined();
   });
 
   it('runs as root (the user sandbox starts commands as another uid) from /work, with no health check', () => {
@@ -85,8 +90,9 @@ describe('runner Dockerfile', () => {
     expect(finalStage.filter((s) => s.op === 'WORKDIR').at(-1)?.args).toBe('/work');
     expect(finalStage.find((s) => s.op === 'HEALTHCHECK')?.args).toBe('NONE');
     const apt = finalStage.find((s) => s.op === 'RUN' && s.args.includes('apt-get install'));
-    // setpriv and prlimit, which the user sandbox runs every command through.
-    expect(apt?.args).toMatch(/\butil-linux\b/);
+    // setpriv and prlimit, which the user sandbox runs every command through: checked at build.
+    expect(apt?.args).toMatch(/\/usr\/bin\/setpriv --version/);
+    expect(apt?.args).toMatch(/\/usr\/bin\/prlimit --version/);
   });
 
   it('enters the AWS runner through the CLI, whose files exist', () => {
