@@ -6,10 +6,11 @@
  *   npx tsx bench/runner-start.ts [runs, default 15]
  *
  * The reference backend runs on 127.0.0.1 in this process; the runner gets its configuration as the
- * service hands it over (NUMA_RUNTIME_CONFIG). The task names an application the backend does not
+ * service hands it over (NUMA_RUNTIME_CONFIG_FILE). The task names an application the backend does not
  * have, so the run ends `failed` right after `in_progress` (the start is what is measured). One
- * warm-up run first (it fills tsx's compile cache, as the runner image's build does), then the
- * variants alternate. Also shown: `numa-avatar --version` (Node, the tsx loader and the CLI's
+ * warm-up run first (the file system cache), then the variants alternate. The CLI runs its build
+ * (dist/: `npm run build`; a stale one would make it run the sources through tsx, and say so).
+ * Also shown: `numa-avatar --version` (Node and the CLI's
  * modules, no work) to split the runner's start into loading and its first request.
  */
 import { spawn } from 'node:child_process';
@@ -90,7 +91,7 @@ const runTask = async () => {
 };
 
 try {
-  await runTask(); // warm-up: tsx's compile cache
+  await runTask(); // warm-up
   const node: number[] = [];
   const version: number[] = [];
   const report: number[] = [];
@@ -111,7 +112,7 @@ try {
   console.log('| what | median | p95 |');
   console.log('| --- | --- | --- |');
   console.log(row("baseline: `node -e ''`, spawn → exit", node));
-  console.log(row('`numa-avatar --version`, spawn → exit (Node + tsx + the CLI modules)', version));
+  console.log(row('`numa-avatar --version`, spawn → exit (Node and the built CLI)', version));
   console.log(row('`numa-avatar task <id>`, spawn → `in_progress` at the backend', report));
   console.log(row('`numa-avatar task <id>`, spawn → exit (failed: no such application)', exit));
   console.log(

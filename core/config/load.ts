@@ -5,7 +5,6 @@
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { AvatarError } from '../errors.ts';
 import { describeIssues } from '../message.ts';
 import { configSchema, type Config } from './schema.ts';
@@ -94,6 +93,8 @@ export function validate(values: unknown, where: string): Config {
 
 async function readConfigFile(file: string): Promise<Json> {
   const text = await readFile(file, 'utf8');
+  // Loaded when a file is read: a runner that gets its config from the service reads none.
+  const { parse: parseYaml } = await import('yaml');
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -168,6 +169,7 @@ export function mergeValues(base: Json, patch: Json): Json {
 /** Writes the file's values atomically (temp file + rename), mode 0600 since it may hold tokens. */
 export async function saveConfigFile(file: string, values: Json): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
+  const { stringify: stringifyYaml } = await import('yaml');
   await writeFile(tmp, stringifyYaml(values), { mode: 0o600 });
   await rename(tmp, file);
 }
