@@ -12,8 +12,8 @@
  *
  * A command runs when none of its simple commands matches a deny rule (regular expressions are
  * also tried on the whole line), and, when `allow` is not empty, every one of them matches an
- * allow rule. This is a guard-rail against mistakes, not a sandbox: the real protections are the
- * scrubbed environment (no credentials to push or call APIs with) and the container.
+ * allow rule. This is a guard-rail against mistakes, not the boundary: the commands run in the
+ * sandbox (container/runner/sandbox/), where no credential is in reach.
  */
 import { DEFAULT_COMMAND_DENY } from '../../../core/config/schema.ts';
 import { AvatarError } from '../../../core/errors.ts';
