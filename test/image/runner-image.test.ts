@@ -224,7 +224,7 @@ describeWithDocker('runner image (docker)', () => {
       expect(prlimit).toMatch(/^prlimit from util-linux/);
       // The compiled runner only: no TypeScript loader or compiler, no sources.
       expect(Number(loaders)).toBe(0);
-      expect(app.sort()).toEqual(['bin', 'dist', 'node_modules', 'package.json']);
+      expect(app.sort()).toEqual(['.node-compile-cache', 'bin', 'dist', 'node_modules', 'package.json']);
     });
 
     it(
