@@ -17,22 +17,34 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-/** A separate process that leases a uid, prints it, and holds it for `holdMs`. */
-function leaser(dir: string, holdMs: number): Promise<number> {
+/**
+ * A separate process that leases a uid, prints it, and holds it until its stdin closes: the test
+ * closes them all once every one has printed, so the leases are all held at the same time.
+ */
+function leaser(dir: string): { uid: Promise<number>; release: () => Promise<void> } {
   const code =
     `const { leaseUid } = await import(${JSON.stringify(MODULE)});` +
     `const l = await leaseUid(62000, { dir: ${JSON.stringify(dir)}, count: 16 });` +
-    `console.log(l.uid); await new Promise((r) => setTimeout(r, ${holdMs})); await l.release();`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.on('close', (codeNum) =>
-      codeNum === 0 ? resolve(Number(out.trim())) : reject(new Error(`exit ${codeNum}`)),
-    );
+    `console.log(l.uid); process.stdin.resume(); process.stdin.on('end', async () => { await l.release(); process.exit(0); });`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
+  const uid = new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+    child.on('close', (codeNum) => reject(new Error(`exit ${codeNum} before leasing`)));
+  });
+  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  return {
+    uid,
+    release: async () => {
+      child.stdin.end();
+      await closed;
+    },
+  };
 }
 
 describe('uid leases', () => {
@@ -42,7 +54,9 @@ describe('uid leases', () => {
       dirs.push(dir);
       // Every lease stale: pids that do not run.
       for (let i = 0; i < 6; i++) await writeFile(path.join(dir, String(62000 + i)), `${4_000_000 + i} 1`);
-      const uids = await Promise.all(Array.from({ length: 6 }, () => leaser(dir, 400)));
+      const leasers = Array.from({ length: 6 }, () => leaser(dir));
+      const uids = await Promise.all(leasers.map((l) => l.uid));
+      await Promise.all(leasers.map((l) => l.release()));
       expect(new Set(uids).size, `round ${round}: ${uids.join(',')}`).toBe(6);
     }
   });
