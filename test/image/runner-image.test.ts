@@ -52,6 +52,10 @@ const AGENT_UID = 63_000;
 /** Root's capabilities the ECS task definition keeps (infra/). */
 const CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'SETGID', 'SETPCAP', 'SETUID'];
 
+const finishTurn = (message: string): ScriptedTurn => ({
+  tool_calls: [{ name: 'finish', arguments: { summary: message, commit_message: message } }],
+});
+
 /** What the agent runs before it does its task: each tries to get at the runner's secrets. */
 const STEAL = {
   allEnvirons: 'cat /proc/1/environ /proc/*/environ | base64',
@@ -164,6 +168,45 @@ describeWithDocker('runner image (docker)', () => {
                 })),
                 ...loadRecordedSession(RECORDED_SESSION),
               ],
+              sessions: [
+                {
+                  // A change that breaks an existing function: the tests fail, no repair is allowed.
+                  match: 'BREAK',
+                  turns: [
+                    {
+                      tool_calls: [
+                        {
+                          name: 'edit_file',
+                          arguments: {
+                            path: 'src/strings.js',
+                            old_text: '.toLowerCase()',
+                            new_text: '.toUpperCase()',
+                          },
+                        },
+                      ],
+                    },
+                    finishTurn('slugify: upper case'),
+                  ],
+                },
+                {
+                  match: 'AGAIN',
+                  turns: [
+                    {
+                      tool_calls: [
+                        {
+                          name: 'edit_file',
+                          arguments: {
+                            path: 'README.md',
+                            old_text: 'Run the tests',
+                            new_text: 'Always run the tests',
+                          },
+                        },
+                      ],
+                    },
+                    finishTurn('README: wording'),
+                  ],
+                },
+              ],
             },
           }),
         ]);
@@ -227,77 +270,85 @@ describeWithDocker('runner image (docker)', () => {
       expect(app.sort()).toEqual(['.node-compile-cache', 'bin', 'dist', 'node_modules', 'package.json']);
     });
 
+    /** Runs one task in the image as ECS would start it (the dispatcher's environment, the task definition's limits). */
+    const runInImage = async (task: { id: number }, runId: string, yaml: Record<string, unknown> = {}) => {
+      const w = world!;
+      const credentialsUri = `/v2/credentials/planted-${randomUUID()}`;
+      const awsKeyId = `AKIA${randomBytes(8).toString('hex').toUpperCase()}`;
+      const awsSecret = randomBytes(30).toString('base64url');
+      // What the dispatcher (NUMA_TASK_ID, NUMA_RUN_ID, NUMA_MESSAGE), the task definition
+      // (environment and Secrets Manager secrets) and ECS (the task role's credentials URI) set.
+      const containerEnv: Record<string, string> = {
+        NUMA_TASK_ID: String(task.id),
+        NUMA_RUN_ID: runId,
+        NUMA_MESSAGE: JSON.stringify({ task_id: task.id, message_id: 1, topic_id: 1, attempt: 1 }),
+        BUCKET,
+        NUMA_RUN_TIMEOUT_SECONDS: '600',
+        // Plain configuration, as infra/ puts it in the task definition (no secret in it).
+        NUMA_CONFIG_YAML: stringify({
+          sandbox: { mode: 'user', uid: AGENT_UID },
+          git: { username: 'avatar', allowed_hosts: [new URL(w.repoUrl).host] },
+          logs: { flush_interval: 0.3 },
+          backend: { timeout: 5 },
+          ...yaml,
+        }),
+        NUMA_BACKEND_URL: w.backend.url,
+        NUMA_API_TOKEN: API_TOKEN,
+        GIT_TOKEN,
+        OPENAI_API_KEY: MODEL_KEY,
+        OPENAI_BASE_URL: w.model.baseURL,
+        NUMA_MODEL: 'scripted',
+        AWS_REGION: MOTO_REGION,
+        AWS_ENDPOINT_URL: moto!.endpoint,
+        AWS_ACCESS_KEY_ID: awsKeyId,
+        AWS_SECRET_ACCESS_KEY: awsSecret,
+        AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: credentialsUri,
+      };
+      const secrets = { API_TOKEN, GIT_TOKEN, MODEL_KEY, credentialsUri, awsKeyId, awsSecret };
+
+      started = true;
+      // `-e NAME` takes the value from the client's environment: no secret on a command line.
+      const run = await execute(
+        'docker',
+        [
+          'run',
+          '--rm',
+          '--name',
+          container,
+          '--network',
+          'host',
+          // As the task definition has it: a read-only root, task volumes (root's, 0755) where
+          // the runner writes.
+          '--read-only',
+          '--tmpfs',
+          '/work:rw,exec,mode=0755,size=1g',
+          '--tmpfs',
+          '/tmp:rw,exec,mode=0755,size=1g',
+          '--tmpfs',
+          '/run/numa-avatar:rw,mode=0755,size=16m',
+          '--cap-drop',
+          'ALL',
+          ...CAPABILITIES.flatMap((c) => ['--cap-add', c]),
+          ...Object.keys(containerEnv).flatMap((k) => ['-e', k]),
+          IMAGE,
+        ],
+        {
+          cwd: REPO_ROOT,
+          env: dockerEnv(containerEnv),
+          timeoutMs: 5 * 60_000,
+          onTimeout: () => execFile('docker', ['kill', container], () => undefined),
+        },
+      );
+      return { run, secrets };
+    };
+
     it(
       'runs a task to done as ECS would start it; the agent gets none of the secrets',
       async () => {
         const w = world!;
         const task = await w.createTask({ title: 'Add titleCase (runner image)' });
         const runId = `image-${randomUUID().slice(0, 8)}`;
-        const credentialsUri = `/v2/credentials/planted-${randomUUID()}`;
-        const awsKeyId = `AKIA${randomBytes(8).toString('hex').toUpperCase()}`;
-        const awsSecret = randomBytes(30).toString('base64url');
-        // What the dispatcher (NUMA_TASK_ID, NUMA_RUN_ID, NUMA_MESSAGE), the task definition
-        // (environment and Secrets Manager secrets) and ECS (the task role's credentials URI) set.
-        const containerEnv: Record<string, string> = {
-          NUMA_TASK_ID: String(task.id),
-          NUMA_RUN_ID: runId,
-          NUMA_MESSAGE: JSON.stringify({ task_id: task.id, message_id: 1, topic_id: 1, attempt: 1 }),
-          BUCKET,
-          NUMA_RUN_TIMEOUT_SECONDS: '600',
-          // Plain configuration, as infra/ puts it in the task definition (no secret in it).
-          NUMA_CONFIG_YAML: stringify({
-            sandbox: { mode: 'user', uid: AGENT_UID },
-            git: { username: 'avatar', allowed_hosts: [new URL(w.repoUrl).host] },
-            logs: { flush_interval: 0.3 },
-            backend: { timeout: 5 },
-          }),
-          NUMA_BACKEND_URL: w.backend.url,
-          NUMA_API_TOKEN: API_TOKEN,
-          GIT_TOKEN,
-          OPENAI_API_KEY: MODEL_KEY,
-          OPENAI_BASE_URL: w.model.baseURL,
-          NUMA_MODEL: 'scripted',
-          AWS_REGION: MOTO_REGION,
-          AWS_ENDPOINT_URL: moto!.endpoint,
-          AWS_ACCESS_KEY_ID: awsKeyId,
-          AWS_SECRET_ACCESS_KEY: awsSecret,
-          AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: credentialsUri,
-        };
-        const secrets = { API_TOKEN, GIT_TOKEN, MODEL_KEY, credentialsUri, awsKeyId, awsSecret };
-
-        started = true;
-        // `-e NAME` takes the value from the client's environment: no secret on a command line.
-        const run = await execute(
-          'docker',
-          [
-            'run',
-            '--rm',
-            '--name',
-            container,
-            '--network',
-            'host',
-            // As the task definition has it: a read-only root, task volumes (root's, 0755) where
-            // the runner writes.
-            '--read-only',
-            '--tmpfs',
-            '/work:rw,exec,mode=0755,size=1g',
-            '--tmpfs',
-            '/tmp:rw,exec,mode=0755,size=1g',
-            '--tmpfs',
-            '/run/numa-avatar:rw,mode=0755,size=16m',
-            '--cap-drop',
-            'ALL',
-            ...CAPABILITIES.flatMap((c) => ['--cap-add', c]),
-            ...Object.keys(containerEnv).flatMap((k) => ['-e', k]),
-            IMAGE,
-          ],
-          {
-            cwd: REPO_ROOT,
-            env: dockerEnv(containerEnv),
-            timeoutMs: 5 * 60_000,
-            onTimeout: () => execFile('docker', ['kill', container], () => undefined),
-          },
-        );
+        const { run, secrets } = await runInImage(task, runId);
         timings.taskRun = `${(run.ms / 1000).toFixed(1)} s`;
         const lastBody = w.model.requests().at(-1)?.body as { messages?: ChatMessage[] } | undefined;
         const lastResults = (lastBody?.messages ?? [])
@@ -314,6 +365,10 @@ describeWithDocker('runner image (docker)', () => {
         expect(await w.remoteBranch(task.code_branch), why).toBeDefined();
         expect(await w.showFile(task.code_branch, 'src/strings.js')).toContain('titleCase');
         expect(w.logs(task.id)).toMatch(/sandbox: user \(setpriv\).*network off \(seccomp\)/);
+        // The project's tests ran, before and after (a red baseline would let anything through).
+        expect(w.logs(task.id), why).toMatch(
+          /baseline \(tests before the change\): [1-9]\d* passed, 0 failed/,
+        );
         expect(w.model.errors()).toEqual([]);
         const keys = await new S3BlobStore({ client: s3!, bucket: BUCKET }).list(`runs/${task.id}/${runId}/`);
         expect(keys.length).toBeGreaterThan(0);
@@ -348,6 +403,44 @@ describeWithDocker('runner image (docker)', () => {
         }
         // And none reached the commands at all: the redactor had nothing to hide in their output.
         expect(outputs).not.toContain(REDACTED);
+      },
+      10 * 60_000,
+    );
+
+    it(
+      'a second task on the repository starts from the code cache in S3, and ends done',
+      async () => {
+        const w = world!;
+        const task = await w.createTask({ title: 'Reword the README (AGAIN, runner image)' });
+        const { run } = await runInImage(task, `image-${randomUUID().slice(0, 8)}`);
+        const why = `container output:\n${tail(run, 4000)}\n\ntask log:\n${w.logs(task.id)}`;
+        expect(run.code, why).toBe(0);
+        expect(w.statuses(task.id).at(-1), why).toBe('done');
+        // The first task's run saved the repository's objects under cache/; this one restored them.
+        expect(w.logs(task.id), why).toMatch(/restored the repository from the code cache/);
+        expect(w.logs(task.id), why).toMatch(
+          /baseline \(tests before the change\): [1-9]\d* passed, 0 failed/,
+        );
+        const cached = await new S3BlobStore({ client: s3!, bucket: BUCKET }).list('cache/');
+        expect(cached.length).toBeGreaterThan(0);
+      },
+      10 * 60_000,
+    );
+
+    it(
+      'a change that breaks the tests ends failed with the failure exit code, and nothing is pushed',
+      async () => {
+        const w = world!;
+        const task = await w.createTask({ title: 'Shout the slugs (BREAK, runner image)' });
+        const { run } = await runInImage(task, `image-${randomUUID().slice(0, 8)}`, {
+          limits: { repair_rounds: 0 },
+        });
+        const why = `container output:\n${tail(run, 4000)}\n\ntask log:\n${w.logs(task.id)}`;
+        // outcome.ts: 2 is "failed".
+        expect(run.code, why).toBe(2);
+        expect(w.statuses(task.id).at(-1), why).toBe('failed');
+        expect(w.logs(task.id), why).toMatch(/new failures: .*slugify/s);
+        expect(await w.remoteBranch(task.code_branch)).toBeUndefined();
       },
       10 * 60_000,
     );

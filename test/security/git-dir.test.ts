@@ -138,9 +138,11 @@ describe.each(['namespaces', 'user'] as SandboxMode[])(
           expect(result.errorCode).toBe('GIT_DIR_TAMPERED');
           expect(await world.remoteBranch(task.code_branch)).toBeUndefined();
         } else {
-          // The swap itself was refused (namespaces: .git is a read-only mount point).
-          expect(mode).toBe('namespaces');
+          // The swap itself was refused: namespaces, .git is a read-only mount point; user, the
+          // repository folder is the runner's with the sticky bit, so root's .git cannot be renamed.
           expect(result.status, result.reason).toBe('done');
+          const answers = JSON.stringify(world.model.requests().map((r) => r.body));
+          expect(answers).toMatch(/mv: cannot move '\.git'/);
         }
       },
     );

@@ -287,6 +287,39 @@ for (const mode of MODES) {
       expect(await readFile(path.join(workDir, 'config.yaml'), 'utf8')).toContain(FILE_SECRET);
     });
 
+    it.skipIf(!existsSync('/usr/bin/python3'))(
+      'leaves no process whose main thread ended while another runs on (a "zombie" leader)',
+      async () => {
+        const beat = path.join(repoDir, `beat-${mode}`);
+        // Double-forked and detached; the main thread leaves with SYS_exit (thread exit, not
+        // exit_group): /proc says "Z" for the process while its second thread writes on.
+        const ghost = [
+          'import os, sys, threading, time, ctypes',
+          'if os.fork() > 0: sys.exit(0)',
+          'os.setsid()',
+          'if os.fork() > 0: os._exit(0)',
+          'def beat():',
+          '    n = 0',
+          '    while True:',
+          '        n += 1',
+          `        open(${JSON.stringify(beat)}, "w").write(str(n))`,
+          '        time.sleep(0.05)',
+          'threading.Thread(target=beat).start()',
+          'time.sleep(0.2)',
+          'ctypes.CDLL(None).syscall(60 if os.uname().machine == "x86_64" else 93, 0)',
+        ].join('\n');
+        await writeFile(path.join(repoDir, 'ghost.py'), ghost);
+        const res = await run('python3 ghost.py; sleep 0.5; echo started');
+        expect(res.output).toContain('started');
+        const first = await readFile(beat, 'utf8').catch(() => '');
+        await new Promise((r) => setTimeout(r, 400));
+        const later = await readFile(beat, 'utf8').catch(() => '');
+        // It ran (it wrote), and stopped with the command: no write after the reaping.
+        expect(first.length).toBeGreaterThan(0);
+        expect(later).toBe(first);
+      },
+    );
+
     it.skipIf(mode !== 'user')('leaves nothing in the shared /tmp once the run ends', async () => {
       const scratch = path.join(workDir, 'workspaces', 'task-8-run-0');
       const repo = path.join(scratch, 'repo');

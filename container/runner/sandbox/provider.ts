@@ -50,18 +50,26 @@ export function sandboxSettings(config: Config): SandboxSettings {
  * group, and with the runner's umask of 007 in this mode (sandboxProvider), the group may change
  * it too. `keep` names entries of the top folder that stay the runner's (`.git`: git-dir.ts).
  */
-async function chownTree(dir: string, uid: number, gid: number, keep: readonly string[] = []): Promise<void> {
+async function chownTree(
+  dir: string,
+  uid: number,
+  gid: number,
+  top?: { keep: readonly string[]; owner: number },
+): Promise<void> {
   const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   try {
     // chmod first: while the folder is still the runner's group the kernel keeps the bit without
-    // CAP_FSETID (which the runner's task drops), and chown keeps it on a folder.
-    await fh.chmod(((await fh.stat()).mode & 0o7777) | 0o2000);
-    await fh.chown(uid, gid);
+    // CAP_FSETID (which the runner's task drops), and chown keeps it on a folder. The top folder
+    // stays the runner's, the uid's group may write it, and its sticky bit keeps the entries the
+    // runner owns (.git) from being renamed or removed by the uid: 3770.
+    if (top) await fh.chmod(0o3770);
+    else await fh.chmod(((await fh.stat()).mode & 0o7777) | 0o2000);
+    await fh.chown(top ? top.owner : uid, gid);
   } finally {
     await fh.close();
   }
   for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (keep.includes(entry.name)) continue;
+    if (top?.keep.includes(entry.name)) continue;
     const p = path.join(dir, entry.name);
     if (entry.isDirectory()) await chownTree(p, uid, gid);
     else await lchown(p, uid, gid);
@@ -122,7 +130,9 @@ async function prepareUserTree(
   }
   await chown(scratch, process.getuid?.() ?? 0, gid);
   await chmod(scratch, 0o710);
-  for (const d of place.dirs) await chownTree(d, uid, gid, d === place.dirs[0] ? ['.git'] : []);
+  const runner = process.getuid?.() ?? 0;
+  for (const d of place.dirs)
+    await chownTree(d, uid, gid, d === place.dirs[0] ? { keep: ['.git'], owner: runner } : undefined);
 }
 
 export interface SandboxProviderOptions {

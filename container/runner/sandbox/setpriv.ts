@@ -46,7 +46,8 @@ const SHARED_WRITABLE = ['/tmp', '/var/tmp', '/dev/shm', '/run/lock', '/dev/mque
  */
 export async function reapUid(uid: number, setpriv = '/usr/bin/setpriv'): Promise<boolean> {
   for (let round = 0; round < 20; round++) {
-    if (processesOf(uid).length === 0) return true;
+    // Once at least, whatever /proc says.
+    if (round > 0 && processesOf(uid).length === 0) return true;
     await new Promise<void>((resolve) =>
       execFile(
         setpriv,
@@ -98,7 +99,11 @@ export async function cleanUpUid(uid: number): Promise<void> {
   }
 }
 
-/** Live processes whose real, effective or saved uid is `uid` (zombies, already dead, left out). */
+/**
+ * Live processes whose real, effective or saved uid is `uid`. A process counts as gone only when
+ * every one of its threads is a zombie: one whose main thread ended with a thread exit (not
+ * exit_group) shows "Z" in its status while its other threads run on.
+ */
 export function processesOf(uid: number): number[] {
   const pids: number[] = [];
   for (const name of readdirSync('/proc')) {
@@ -109,11 +114,28 @@ export function processesOf(uid: number): number[] {
     } catch {
       continue; // gone meanwhile
     }
-    if (/^State:\s+Z/m.test(status)) continue;
     const ids = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(status);
-    if (ids && ids.slice(1, 4).some((id) => Number(id) === uid)) pids.push(Number(name));
+    if (!ids || !ids.slice(1, 4).some((id) => Number(id) === uid)) continue;
+    if (/^State:\s+Z/m.test(status) && !hasLiveThread(name)) continue;
+    pids.push(Number(name));
   }
   return pids;
+}
+
+function hasLiveThread(pid: string): boolean {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  return tids.some((tid) => {
+    try {
+      return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'));
+    } catch {
+      return false;
+    }
+  });
 }
 
 /**
@@ -211,7 +233,8 @@ export class SetprivUser implements Sandbox {
   /** Kills every process of the agent's uid; resolves once none is left (at most 20 rounds). */
   async reap(): Promise<void> {
     for (let round = 0; round < 20; round++) {
-      if (processesOf(this.opts.uid).length === 0) return;
+      // Once at least, whatever /proc says: what it cannot see must not outlive the command.
+      if (round > 0 && processesOf(this.opts.uid).length === 0) return;
       // As the agent's uid, kill(-1) reaches exactly that uid's processes (all but the killer),
       // in one pass of the kernel: a fork bomb cannot outrun it for long.
       await this.asAgent(['/bin/sh', '-c', 'kill -KILL -1 2>/dev/null; true'], 10_000);
