@@ -222,20 +222,16 @@ export function sandboxProvider(
           // The sandbox (as its uid) connects to the socket: it needs the folder and the socket.
           if (runAs) for (const p of [proxySocketDir, socketPath]) await chown(p, runAs.uid, runAs.gid);
         }
-        return createSandbox(
-          mode,
-          why,
-          runAs ? { ...settings, uid: settings.uid, gid: settings.uid } : settings,
-          {
-            repoDir,
-            homeDir,
-            tmpDir,
-            proxySocketDir,
-            onClose,
-            runAs,
-            asRootWhy,
-          },
-        );
+        // Inside its namespaces the sandbox is sandbox.uid whatever uid it runs as outside.
+        return createSandbox(mode, why, settings, {
+          repoDir,
+          homeDir,
+          tmpDir,
+          proxySocketDir,
+          onClose,
+          runAs,
+          asRootWhy,
+        });
       } catch (err) {
         await onClose();
         throw err;
