@@ -63,64 +63,36 @@ export interface Probe {
 const BWRAP = '/usr/bin/bwrap';
 const SETPRIV = '/usr/bin/setpriv';
 
+/** The bubblewrap flags every sandbox uses, around `/bin/true`: what "bubblewrap works" means. */
+const BWRAP_PROBE = [
+  '--unshare-all',
+  '--unshare-user',
+  '--disable-userns',
+  '--uid',
+  '61000',
+  '--ro-bind',
+  '/',
+  '/',
+  '--die-with-parent',
+  '--',
+  '/bin/true',
+];
+
+function runsOk(file: string, args: string[]): boolean {
+  try {
+    execFileSync(file, args, { stdio: 'ignore', timeout: 10_000, env: { PATH: '/usr/bin:/bin' }, cwd: '/' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const systemProbe: Probe = {
-  bwrapWorks() {
-    if (!existsSync(BWRAP)) return false;
-    try {
-      execFileSync(
-        BWRAP,
-        [
-          '--unshare-all',
-          '--unshare-user',
-          '--disable-userns',
-          '--uid',
-          '61000',
-          '--ro-bind',
-          '/',
-          '/',
-          '--die-with-parent',
-          '--',
-          '/bin/true',
-        ],
-        {
-          stdio: 'ignore',
-          timeout: 10_000,
-          env: { PATH: '/usr/bin:/bin' },
-        },
-      );
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  bwrapWorksAs(uid) {
-    if (!existsSync(BWRAP) || !existsSync(SETPRIV)) return false;
-    try {
-      execFileSync(
-        SETPRIV,
-        [
-          ...setprivIdentity(uid, uid),
-          '--',
-          BWRAP,
-          '--unshare-all',
-          '--unshare-user',
-          '--disable-userns',
-          '--uid',
-          '61000',
-          '--ro-bind',
-          '/',
-          '/',
-          '--die-with-parent',
-          '--',
-          '/bin/true',
-        ],
-        { stdio: 'ignore', timeout: 10_000, env: { PATH: '/usr/bin:/bin' }, cwd: '/' },
-      );
-      return true;
-    } catch {
-      return false;
-    }
-  },
+  bwrapWorks: () => existsSync(BWRAP) && runsOk(BWRAP, BWRAP_PROBE),
+  bwrapWorksAs: (uid) =>
+    existsSync(BWRAP) &&
+    existsSync(SETPRIV) &&
+    runsOk(SETPRIV, [...setprivIdentity(uid, uid), '--', BWRAP, ...BWRAP_PROBE]),
   isRoot: () => process.getuid?.() === 0,
   hasSetpriv: () => existsSync(SETPRIV),
 };

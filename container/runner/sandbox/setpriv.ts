@@ -44,18 +44,35 @@ const SHARED_WRITABLE = ['/tmp', '/var/tmp', '/dev/shm', '/run/lock', '/dev/mque
  * run hands its tree to a leased uid, whatever a crashed run of the same uid left goes first.
  * True when none is left.
  */
-export async function reapUid(uid: number, setpriv = '/usr/bin/setpriv'): Promise<boolean> {
-  for (let round = 0; round < 20; round++) {
-    // Once at least, whatever /proc says.
-    if (round > 0 && processesOf(uid).length === 0) return true;
-    await new Promise<void>((resolve) =>
-      execFile(
-        setpriv,
-        [...setprivIdentity(uid, uid), '--', '/bin/sh', '-c', 'kill -KILL -1 2>/dev/null; true'],
-        { env: { PATH: '/usr/bin:/bin' }, timeout: 10_000 },
-        () => resolve(),
+export function reapUid(uid: number, setpriv = '/usr/bin/setpriv'): Promise<boolean> {
+  return reapLoop(
+    uid,
+    () =>
+      new Promise<void>((resolve) =>
+        execFile(
+          setpriv,
+          [...setprivIdentity(uid, uid), '--', ...KILL_ALL],
+          { env: { PATH: '/usr/bin:/bin' }, timeout: 10_000 },
+          () => resolve(),
+        ),
       ),
-    );
+  );
+}
+
+/** As the uid, kill(-1) reaches exactly that uid's processes (all but the killer). */
+const KILL_ALL = ['/bin/sh', '-c', 'kill -KILL -1 2>/dev/null; true'];
+
+/**
+ * Kills (through `killAll`, once at least, whatever /proc says: what it cannot see must not
+ * outlive the command) until /proc shows no process of `uid`, at most 20 rounds. The kernel's
+ * kill(-1) signals them all in one pass, so a fork bomb cannot outrun it for long. True when none
+ * is left.
+ */
+async function reapLoop(uid: number, killAll: () => Promise<void>): Promise<boolean> {
+  for (let round = 0; round < 20; round++) {
+    if (round > 0 && processesOf(uid).length === 0) return true;
+    await killAll();
+    // SIGKILL is delivered at once, but a dying process still shows until it is reaped.
     await new Promise((r) => setTimeout(r, round === 0 ? 5 : 50));
   }
   return processesOf(uid).length === 0;
@@ -232,15 +249,7 @@ export class SetprivUser implements Sandbox {
 
   /** Kills every process of the agent's uid; resolves once none is left (at most 20 rounds). */
   async reap(): Promise<void> {
-    for (let round = 0; round < 20; round++) {
-      // Once at least, whatever /proc says: what it cannot see must not outlive the command.
-      if (round > 0 && processesOf(this.opts.uid).length === 0) return;
-      // As the agent's uid, kill(-1) reaches exactly that uid's processes (all but the killer),
-      // in one pass of the kernel: a fork bomb cannot outrun it for long.
-      await this.asAgent(['/bin/sh', '-c', 'kill -KILL -1 2>/dev/null; true'], 10_000);
-      // SIGKILL is delivered at once, but a dying process still shows until it is reaped.
-      await new Promise((r) => setTimeout(r, round === 0 ? 5 : 50));
-    }
+    await reapLoop(this.opts.uid, () => this.asAgent(KILL_ALL, 10_000));
   }
 
   /**
