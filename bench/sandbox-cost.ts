@@ -8,7 +8,6 @@
  * The user mode needs root (it leases a uid and hands the folder to it) and cc (its seccomp
  * network filter, netoff.c, is built as the runner image builds it).
  */
-import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,8 +24,8 @@ import {
 } from '../container/runner/sandbox/index.ts';
 import { sandboxProvider, sandboxSettings } from '../container/runner/sandbox/provider.ts';
 import { median, percentile } from './lib/stats.ts';
+import { buildNetoff } from '../test/helpers/netoff.ts';
 
-const NETOFF_SOURCE = new URL('../container/runner/sandbox/netoff.c', import.meta.url).pathname;
 const RUNS = Number(process.argv[2] ?? 60);
 const root = await mkdtemp(path.join(os.tmpdir(), 'numa-bench-sandbox-'));
 await chmod(root, 0o711);
@@ -50,9 +49,7 @@ for (const mode of ['namespaces', 'user'] as SandboxMode[]) {
   const settings = sandboxSettings(config);
   if (mode === 'user') {
     // The image's seccomp network filter, built here as the image builds it.
-    const bin = path.join(root, 'netoff');
-    execFileSync('cc', ['-O2', '-static', '-s', '-o', bin, NETOFF_SOURCE]);
-    settings.netoff = bin;
+    settings.netoff = buildNetoff(root);
   }
   const sandbox = await sandboxProvider(settings, { workDir }).open(repo, scratch);
   if (mode === 'user' && !sandbox.description.includes('network off')) throw new Error(sandbox.description);

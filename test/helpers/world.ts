@@ -3,7 +3,7 @@
  * backend, a smart-HTTP git server over a bare copy of the demo's sample project (token auth), and
  * a scripted OpenAI-compatible model. Everything is stopped and removed by `close()`.
  */
-import { chooseMode, systemProbe } from '../../container/runner/sandbox/index.ts';
+import { chooseMode, systemProbe, type SandboxMode } from '../../container/runner/sandbox/index.ts';
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -57,15 +57,18 @@ export interface World {
   waitForStatus(taskId: number, wanted: string[], timeoutMs?: number): Promise<string>;
 }
 
-/** Whether this machine can run any sandbox (sandbox.mode auto without allow_unsandboxed). */
-export const SANDBOX_AVAILABLE = (() => {
+/** Why `mode` cannot run here (chooseMode's message), or undefined when it can. */
+export function sandboxUnavailable(mode: 'auto' | SandboxMode): string | undefined {
   try {
-    chooseMode({ mode: 'auto', allowUnsandboxed: false }, systemProbe);
-    return true;
-  } catch {
-    return false;
+    chooseMode({ mode, allowUnsandboxed: false }, systemProbe);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
   }
-})();
+}
+
+/** Whether this machine can run any sandbox (sandbox.mode auto without allow_unsandboxed). */
+export const SANDBOX_AVAILABLE = sandboxUnavailable('auto') === undefined;
 
 export async function createWorld(
   opts: { model: ScriptedModelOptions; backend?: NumaBackendOptions } = { model: { turns: [] } },

@@ -29,6 +29,7 @@ import { REDACTED } from '../../core/redact.ts';
 import { loadRecordedSession, type ScriptedTurn } from '../../servers/scripted-model/index.ts';
 import { describeWithDocker, execute, tail } from '../helpers/docker.ts';
 import { describeWithMoto, motoClientConfig, MOTO_REGION, startMoto, type Moto } from '../helpers/moto.ts';
+import { finishTurn, REWORD_README } from '../helpers/turns.ts';
 import {
   API_TOKEN,
   createWorld,
@@ -51,10 +52,6 @@ const BUCKET = 'numa-avatar-image-test';
 const AGENT_UID = 63_000;
 /** Root's capabilities the ECS task definition keeps (infra/). */
 const CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'SETGID', 'SETPCAP', 'SETUID'];
-
-const finishTurn = (message: string): ScriptedTurn => ({
-  tool_calls: [{ name: 'finish', arguments: { summary: message, commit_message: message } }],
-});
 
 /** What the agent runs before it does its task: each tries to get at the runner's secrets. */
 const STEAL = {
@@ -190,21 +187,7 @@ describeWithDocker('runner image (docker)', () => {
                 },
                 {
                   match: 'AGAIN',
-                  turns: [
-                    {
-                      tool_calls: [
-                        {
-                          name: 'edit_file',
-                          arguments: {
-                            path: 'README.md',
-                            old_text: 'Run the tests',
-                            new_text: 'Always run the tests',
-                          },
-                        },
-                      ],
-                    },
-                    finishTurn('README: wording'),
-                  ],
+                  turns: [REWORD_README, finishTurn('README: wording')],
                 },
               ],
             },

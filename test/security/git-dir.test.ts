@@ -15,39 +15,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validate } from '../../core/config/load.ts';
 import { silentLogger } from '../../core/log.ts';
 import { runTask } from '../../container/runner/entry.ts';
-import { chooseMode, systemProbe, type SandboxMode } from '../../container/runner/sandbox/index.ts';
-import type { ScriptedTurn } from '../../servers/scripted-model/index.ts';
-import { createWorld, type World } from '../helpers/world.ts';
+import type { SandboxMode } from '../../container/runner/sandbox/index.ts';
+import { finishTurn, REWORD_README, runCommandTurn } from '../helpers/turns.ts';
+import { createWorld, sandboxUnavailable, type World } from '../helpers/world.ts';
 
 const REQUIRED = process.env.NUMA_REQUIRE_SANDBOXES === '1';
-const available = (mode: SandboxMode) => {
-  try {
-    chooseMode({ mode, allowUnsandboxed: false }, systemProbe);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-const cmd = (command: string): ScriptedTurn => ({
-  tool_calls: [{ name: 'run_command', arguments: { command } }],
-});
-const reword: ScriptedTurn = {
-  tool_calls: [
-    {
-      name: 'edit_file',
-      arguments: { path: 'README.md', old_text: 'Run the tests', new_text: 'Always run the tests' },
-    },
-  ],
-};
-const finish = (message: string): ScriptedTurn => ({
-  tool_calls: [{ name: 'finish', arguments: { summary: 'wording', commit_message: message } }],
-});
 
 describe.each(['namespaces', 'user'] as SandboxMode[])(
   "sandbox.mode %s: the git dir stays the runner's",
   (mode) => {
-    const skip = !available(mode) && !REQUIRED;
+    const skip = sandboxUnavailable(mode) !== undefined && !REQUIRED;
     let world: World;
     let victimDir: string;
     const victim = () => path.join(victimDir, 'victim.sh');
@@ -63,37 +40,37 @@ describe.each(['namespaces', 'user'] as SandboxMode[])(
             {
               match: 'LINKGIT',
               turns: [
-                cmd(
+                runCommandTurn(
                   `ln -sf ${victim()} .git/COMMIT_EDITMSG 2>&1; mkdir -p .git/logs 2>&1; ln -sf ${victim()} .git/logs/HEAD 2>&1; ` +
                     `printf '[gc]\\n\\tauto = 1\\n' >> .git/config 2>&1; echo tried`,
                 ),
-                reword,
-                finish('#!/bin/sh\nid > /tmp/numa-pwned-by-commit-message'),
+                REWORD_README,
+                finishTurn('#!/bin/sh\nid > /tmp/numa-pwned-by-commit-message', 'wording'),
               ],
             },
             {
               match: 'SWAPGIT',
               turns: [
                 // The deny list refuses `git config`; writing the file does the same (a guard-rail, not the boundary).
-                cmd(
+                runCommandTurn(
                   `mv .git .git-old 2>&1 && git init -q . 2>&1 && ` +
                     `printf '[core]\\n\\tfsmonitor = id > ${victim()}\\n' >> .git/config; echo tried`,
                 ),
-                reword,
-                finish('README: wording'),
+                REWORD_README,
+                finishTurn('README: wording', 'wording'),
               ],
             },
             {
               match: 'NESTED',
               turns: [
-                cmd(
+                runCommandTurn(
                   `mkdir -p sub && cd sub && git init -q . && ` +
                     `printf '[filter "x"]\\n\\tclean = sh -c "id > ${victim()}; cat"\\n' >> .git/config && ` +
                     'mkdir -p .git/info && echo "* filter=x" > .git/info/attributes && echo a > f && git add f 2>&1; ' +
                     'c=commit; git -c user.name=a -c user.email=a@b $c -qm x 2>&1; echo b >> f; echo tried',
                 ),
-                reword,
-                finish('README: wording'),
+                REWORD_README,
+                finishTurn('README: wording', 'wording'),
               ],
             },
           ],

@@ -11,7 +11,6 @@
 import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -34,7 +33,9 @@ import { createIsomorphicGit } from '../../container/runner/git/isomorphic.ts';
 import { branchNameProblem } from '../../container/runner/git/refs.ts';
 import { createBareRepo, startGitServer, type GitServer } from '../../servers/git-http/index.ts';
 import type { ScriptedTurn } from '../../servers/scripted-model/index.ts';
+import { finishTurn, REWORD_README, runCommandTurn } from '../helpers/turns.ts';
 import { createWorld, GIT_TOKEN, SAMPLE_PROJECT, SANDBOX_AVAILABLE, type World } from '../helpers/world.ts';
+import { listenOnLoopback } from './helpers.ts';
 
 const run = promisify(execFile);
 const BASIC = `Basic ${Buffer.from(`avatar:${GIT_TOKEN}`).toString('base64')}`;
@@ -383,41 +384,19 @@ async function startFront(target: GitServer, needsAuth: (path: string) => boolea
     });
     req.pipe(upstream);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return { ...(await listenOnLoopback(server)), seen };
 }
 
-const cmd = (command: string): ScriptedTurn => ({
-  tool_calls: [{ name: 'run_command', arguments: { command } }],
-});
-const readme: ScriptedTurn = {
-  tool_calls: [
-    {
-      name: 'edit_file',
-      arguments: { path: 'README.md', old_text: 'Run the tests', new_text: 'Always run the tests' },
-    },
-  ],
-};
-const finish: ScriptedTurn = {
-  tool_calls: [{ name: 'finish', arguments: { summary: 'reworded', commit_message: 'README: wording' } }],
-};
+const FINISH = finishTurn('README: wording', 'reworded');
 const ENGINES = ['native', 'isomorphic'] as const;
 const refsBranch = (engine: string) => `dev-refs-${engine}`;
 /** The agent makes another branch, a tag, and a tag named like the task branch on the base commit. */
 const refsTurns = (engine: string): ScriptedTurn[] => [
-  cmd(
+  runCommandTurn(
     `git branch evil && git tag v9 && git tag ${refsBranch(engine)} && git branch --list && git tag --list`,
   ),
-  readme,
-  finish,
+  REWORD_README,
+  FINISH,
 ];
 
 describe('whole runs: the token and the push', () => {
@@ -432,7 +411,7 @@ describe('whole runs: the token and the push', () => {
       model: {
         turns: [],
         sessions: [
-          ...ENGINES.map((engine) => ({ match: `PUBLIC-${engine}`, turns: [readme, finish] })),
+          ...ENGINES.map((engine) => ({ match: `PUBLIC-${engine}`, turns: [REWORD_README, FINISH] })),
           ...ENGINES.map((engine) => ({ match: `REFS-${engine}`, turns: refsTurns(engine) })),
         ],
       },

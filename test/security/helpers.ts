@@ -127,10 +127,16 @@ export async function startSink(): Promise<Sink> {
       res.end();
     });
   });
+  return { ...(await listenOnLoopback(server)), seen };
+}
+
+/** Starts `server` on a free 127.0.0.1 port: its URL, and a close that ends open connections too. */
+export async function listenOnLoopback(
+  server: http.Server,
+): Promise<{ url: string; close(): Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    seen,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -14,7 +14,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { buildNetoff, HAS_CC } from '../helpers/netoff.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scrubEnv } from '../../core/env.ts';
 import { execShell } from '../../container/runner/agent/tools/run-command.ts';
@@ -23,7 +23,6 @@ import { processesOf, SetprivUser } from '../../container/runner/sandbox/setpriv
 import type { SandboxLimits } from '../../container/runner/sandbox/limits.ts';
 
 const REQUIRED = process.env.NUMA_REQUIRE_SANDBOXES === '1';
-const SOURCE = fileURLToPath(new URL('../../container/runner/sandbox/netoff.c', import.meta.url));
 const UID = 61_900;
 const LIMITS: SandboxLimits = {
   fileBytes: 64 * 1024 ** 2,
@@ -33,29 +32,8 @@ const LIMITS: SandboxLimits = {
   tmpBytes: 1024 ** 3,
 };
 
-function hasCc(): boolean {
-  try {
-    execFileSync('cc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const CC = hasCc();
+const CC = HAS_CC;
 const ROOT = process.getuid?.() === 0 && existsSync('/usr/bin/setpriv') && existsSync('/usr/bin/prlimit');
-
-/** Compiles netoff.c as the runner image does (static where the C library allows it). */
-function buildNetoff(dir: string): string {
-  const out = path.join(dir, 'netoff');
-  const flags = ['-O2', '-s', '-Wall', '-Wextra', '-Werror', '-o', out, SOURCE];
-  try {
-    execFileSync('cc', ['-static', ...flags], { stdio: 'pipe' });
-  } catch {
-    execFileSync('cc', flags, { stdio: 'pipe' });
-  }
-  return out;
-}
 
 /**
  * Tries what the filter refuses (and what it keeps), one line each: `name=0` on success, else

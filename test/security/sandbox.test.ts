@@ -13,21 +13,21 @@ import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/pr
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildNetoff, HAS_CC } from '../helpers/netoff.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validate } from '../../core/config/load.ts';
 import { scrubEnv } from '../../core/env.ts';
 import { findSecretForm } from '../../core/secret-forms.ts';
 import { execShell } from '../../container/runner/agent/tools/run-command.ts';
 import { runTestCommand } from '../../container/runner/testing/run.ts';
-import { chooseMode, systemProbe, type SandboxMode } from '../../container/runner/sandbox/index.ts';
+import { systemProbe, type SandboxMode } from '../../container/runner/sandbox/index.ts';
 import type { Sandbox } from '../../container/runner/sandbox/types.ts';
 import { Unsandboxed } from '../../container/runner/sandbox/unsandboxed.ts';
 import { sandboxProvider, sandboxSettings } from '../../container/runner/sandbox/provider.ts';
-import { createWorld, type World } from '../helpers/world.ts';
+import { createWorld, sandboxUnavailable, type World } from '../helpers/world.ts';
 import { NAMED_SECRETS, PLANTED_VALUES, plantEnv, startSink, type Sink } from './helpers.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/numa-avatar.mjs', import.meta.url));
-const NETOFF_SOURCE = fileURLToPath(new URL('../../container/runner/sandbox/netoff.c', import.meta.url));
 const REQUIRED = process.env.NUMA_REQUIRE_SANDBOXES === '1';
 const CREDENTIALS_URI = '/v2/credentials/planted-ecs-credentials-3f2a9c1e-77b4';
 const FILE_SECRET = 'planted-config-file-secret-8d1f0e2b7c';
@@ -45,38 +45,8 @@ const ALL_SECRETS = [
   ]),
 ];
 
-function hasCc(): boolean {
-  try {
-    execFileSync('cc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The user mode's network filter (netoff.c) is built here with cc (the runner image has it built in). */
-const CC = hasCc();
-
-/** Compiles netoff.c into `dir` as the runner image does (static where the C library allows it). */
-function buildNetoff(dir: string): string {
-  const out = path.join(dir, 'netoff');
-  const flags = ['-O2', '-s', '-Wall', '-Wextra', '-Werror', '-o', out, NETOFF_SOURCE];
-  try {
-    execFileSync('cc', ['-static', ...flags], { stdio: 'pipe' });
-  } catch {
-    execFileSync('cc', flags, { stdio: 'pipe' });
-  }
-  return out;
-}
-
-function available(mode: SandboxMode): string | undefined {
-  try {
-    chooseMode({ mode, allowUnsandboxed: false }, systemProbe);
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
+const CC = HAS_CC;
 
 /** Names each secret found in `text` in any common encoding, with the form. */
 function secretsIn(text: string): string[] {
@@ -111,7 +81,7 @@ function hostProcesses(marker: string): string[] {
 const MODES: SandboxMode[] = ['namespaces', 'user'];
 
 for (const mode of MODES) {
-  const unavailable = available(mode);
+  const unavailable = sandboxUnavailable(mode);
   describe.skipIf(unavailable !== undefined && !REQUIRED)(`sandbox.mode ${mode}`, () => {
     let root: string;
     let workDir: string;
@@ -533,7 +503,7 @@ describe('control: the attacks, unsandboxed', () => {
 });
 
 describe.each(MODES)('a whole run under sandbox.mode %s', (mode) => {
-  const unavailable = available(mode);
+  const unavailable = sandboxUnavailable(mode);
   let world: World;
   const attack = [
     `for f in /proc/[0-9]*/environ; do cat "$f" 2>/dev/null; done | base64 -w0`,
