@@ -70,8 +70,8 @@ const KILL_ALL = ['/bin/sh', '-c', 'kill -KILL -1 2>/dev/null; true'];
  */
 async function reapLoop(uid: number, killAll: () => Promise<void>): Promise<boolean> {
   for (let round = 0; round < 20; round++) {
-    if (round > 0 && processesOf(uid).length === 0) return true;
     await killAll();
+    if (processesOf(uid).length === 0) return true;
     // SIGKILL is delivered at once, but a dying process still shows until it is reaped.
     await new Promise((r) => setTimeout(r, round === 0 ? 5 : 50));
   }
