@@ -30,13 +30,17 @@ const RUNS = Number(process.argv[2] ?? 60);
 const root = await mkdtemp(path.join(os.tmpdir(), 'numa-bench-sandbox-'));
 await chmod(root, 0o711);
 const workDir = path.join(root, 'work');
-const scratch = path.join(workDir, 'workspaces', 'bench');
-const repo = path.join(scratch, 'repo');
-await mkdir(repo, { recursive: true });
-await writeFile(path.join(repo, 'README.md'), 'bench\n');
+/** A run's scratch folder with a one-file repository, one per variant (each sandbox owns its own). */
+async function workspace(name: string): Promise<{ scratch: string; repo: string }> {
+  const scratch = path.join(workDir, 'workspaces', name);
+  const repo = path.join(scratch, 'repo');
+  await mkdir(repo, { recursive: true });
+  await writeFile(path.join(repo, 'README.md'), 'bench\n');
+  return { scratch, repo };
+}
 
-const variants: Array<{ name: string; sandbox: Sandbox }> = [
-  { name: 'unsandboxed', sandbox: new Unsandboxed('bench') },
+const variants: Array<{ name: string; sandbox: Sandbox; repo: string }> = [
+  { name: 'unsandboxed', sandbox: new Unsandboxed('bench'), repo: (await workspace('unsandboxed')).repo },
 ];
 for (const mode of ['namespaces', 'user'] as SandboxMode[]) {
   try {
@@ -51,9 +55,10 @@ for (const mode of ['namespaces', 'user'] as SandboxMode[]) {
     // The image's seccomp network filter, built here as the image builds it.
     settings.netoff = buildNetoff(root);
   }
+  const { scratch, repo } = await workspace(mode);
   const sandbox = await sandboxProvider(settings, { workDir }).open(repo, scratch);
   if (mode === 'user' && !sandbox.description.includes('network off')) throw new Error(sandbox.description);
-  variants.push({ name: mode, sandbox });
+  variants.push({ name: mode, sandbox, repo });
 }
 
 const commands = { true: 'true', node: `node -e "process.stdout.write('x')"` };
@@ -64,7 +69,7 @@ for (let i = 0; i < RUNS + 3; i++) {
     for (const v of variants) {
       const t0 = performance.now();
       const res = await execShell(command, {
-        cwd: repo,
+        cwd: v.repo,
         env,
         timeoutMs: 30_000,
         maxOutputChars: 10_000,
@@ -84,7 +89,7 @@ if (ns) {
   for (let i = 0; i < RUNS + 3; i++) {
     const r = await runTestCommand({
       command: 'true',
-      cwd: repo,
+      cwd: ns.repo,
       timeoutMs: 30_000,
       env,
       sandbox: ns.sandbox,
