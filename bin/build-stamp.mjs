@@ -1,5 +1,5 @@
 // What the build in dist/ was made from: the newest modification time and the number of the
-// runtime sources (the folders tsconfig.build.json compiles). The build writes it to
+// runtime sources (the folders the CLI's bundle is made of). The build writes it to
 // dist/.build-stamp; bin/numa-avatar.mjs compares it with the checkout's, so that a build older
 // than the sources is never run silently. Plain JavaScript: it runs before any TypeScript can.
 import { readdirSync, statSync } from 'node:fs';

@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { sourcesStamp } from './build-stamp.mjs';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const built = path.join(root, 'dist', 'cli', 'main.js');
+const built = path.join(root, 'dist', 'cli.js');
 
 function buildIsCurrent() {
   if (!existsSync(path.join(root, 'cli', 'main.ts'))) return true; // an installed package

@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'MODEL_FAILED'
   | 'AGENT_LIMIT'
   | 'TESTS_FAILED'
+  | 'TESTS_NOT_RUN'
   | 'NO_CHANGES'
   | 'RUN_ABORTED'
   | 'RUN_TIMEOUT'
@@ -33,6 +34,7 @@ export type ErrorCode =
   | 'SANDBOX_UNAVAILABLE'
   | 'GIT_HOST_NOT_ALLOWED'
   | 'GIT_DIR_TAMPERED'
+  | 'POLL_FAILED'
   | 'USAGE';
 
 export class AvatarError extends Error {

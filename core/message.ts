@@ -3,32 +3,45 @@
  * topic message; a person builds it by hand for a re-run (`{"task_id": 123, "reason": "..."}`).
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import { AvatarError } from './errors.ts';
+
+/*
+ * zod/mini, zod's functional API, because the Lambda handlers bundle these schemas: imported as a
+ * namespace (`import * as z`), esbuild keeps only the parts of zod that are used, where the classic
+ * API (or zod/mini's own `z` export, the whole namespace as one object) keeps all of it. zod/mini
+ * sets no locale, so every issue would read just "Invalid input": the English messages of the
+ * classic API ("Invalid input: expected number, received string", "Too big: ...") are set here,
+ * unless a locale is set already.
+ */
+if (!z.config().localeError) z.config(en());
 
 /** Ids may be numbers or strings (numa-api.md); kept as given, compared as strings. */
 export const idSchema = z.union([
-  z.number().int().nonnegative(),
+  z.number().check(z.int(), z.nonnegative()),
   z
     .string()
-    .trim()
-    .min(1, 'must not be empty')
-    .max(128, 'must be at most 128 characters')
-    .regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -'),
+    .check(
+      z.trim(),
+      z.minLength(1, 'must not be empty'),
+      z.maxLength(128, 'must be at most 128 characters'),
+      z.regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -'),
+    ),
 ]);
 export type Id = z.infer<typeof idSchema>;
 
 export const taskMessageSchema = z.object({
   task_id: idSchema,
   /** The topic message this came from; absent on a manual re-run. */
-  message_id: idSchema.optional(),
-  topic_id: idSchema.optional(),
+  message_id: z.optional(idSchema),
+  topic_id: z.optional(idSchema),
   /** Why a person asked for a re-run (manual messages). */
-  reason: z.string().max(2000).optional(),
+  reason: z.optional(z.string().check(z.maxLength(2000))),
   /** 1 for the first run of a message; the stopped-task handler increments it on a re-queue. */
-  attempt: z.number().int().min(1).max(100).optional(),
+  attempt: z.optional(z.number().check(z.int(), z.gte(1), z.lte(100))),
   /** When the message was created (ISO 8601). */
-  created_at: z.string().optional(),
+  created_at: z.optional(z.string()),
 });
 export type TaskMessage = z.infer<typeof taskMessageSchema>;
 
@@ -36,8 +49,11 @@ export function isManual(msg: TaskMessage): boolean {
   return msg.message_id === undefined;
 }
 
-/** Formats zod issues as "task_id: expected ..., reason: ..." so a person sees which field. */
-export function describeIssues(error: z.ZodError, prefix = ''): string {
+/**
+ * Formats zod issues as "task_id: expected ..., reason: ..." so a person sees which field. Takes the
+ * error of a classic schema as well as of a zod/mini one (both are a `$ZodError`).
+ */
+export function describeIssues(error: z.core.$ZodError, prefix = ''): string {
   return error.issues
     .map((i) => {
       const path = [prefix, ...i.path.map(String)].filter(Boolean).join('.');

@@ -33,6 +33,12 @@ const httpUrl = z
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
+/**
+ * The default long-poll window of the poller (pollWaitSeconds), in seconds: the stack's idle cost
+ * stays under $5 a month with it (bench/idle-cost.ts).
+ */
+export const DEFAULT_POLL_WAIT_SECONDS = 2;
+
 /** Most domains in `egressAllowDomains` (the DNS Firewall API's limit for one update of a domain list). */
 export const MAX_EGRESS_ALLOW_DOMAINS = 1000;
 
@@ -117,7 +123,7 @@ export const settingsSchema = z.strictObject({
   runnerConfigYaml: z.string().max(16_384).optional(),
   alarmEmail: z.email({ error: 'expected an email address' }).optional(),
 
-  pollWaitSeconds: int(0, 60).default(20),
+  pollWaitSeconds: int(0, 60).default(DEFAULT_POLL_WAIT_SECONDS),
   pollLimit: int(1, 1000).default(50),
   pollSafetyMarginSeconds: int(1, 300).default(15),
   pollerTimeoutSeconds: int(10, 900).default(60),
@@ -207,13 +213,21 @@ export interface NumaAvatarSettings {
   /** Email address subscribed to the alarm topic (SNS asks it to confirm). */
   alarmEmail?: string;
 
-  /** Long-poll wait sent to the backend per request, 0..60 seconds (default 20; POLL_WAIT_SECONDS). */
+  /**
+   * The poller's long-poll window: the wait sent to the backend per request, 0..60 seconds
+   * (default 2; POLL_WAIT_SECONDS). While the topic is idle each invocation (every minute) makes
+   * one poll of this window and returns, so it is what an idle stack pays for, and a message
+   * published between two invocations waits up to about 60 s minus the window (the worst-case
+   * pickup latency while idle). While messages keep arriving the poller keeps polling until its
+   * time budget runs out, whatever the window. 20 instead of 2: about $1.30 a month more, pickup
+   * within about 40 s instead of 58 s (README, "What it costs").
+   */
   pollWaitSeconds?: number;
   /** Most messages per poll (default 50; POLL_LIMIT). */
   pollLimit?: number;
-  /** The poller stops long-polling when less than wait + this remains (default 15; POLL_SAFETY_MARGIN_SECONDS). */
+  /** A busy poller stops polling when less than wait + this remains (default 15; POLL_SAFETY_MARGIN_SECONDS). */
   pollSafetyMarginSeconds?: number;
-  /** The poller's timeout in seconds (default 60): its long-poll window is this minus wait and margin. */
+  /** The poller's timeout in seconds (default 60): a busy poller polls for this minus wait and margin. */
   pollerTimeoutSeconds?: number;
   /**
    * Reserve concurrency 1 for the poller, one invocation at a time (default true). Accounts whose

@@ -15,7 +15,7 @@ import { Monitoring } from './constructs/monitoring.ts';
 import { Network } from './constructs/network.ts';
 import { Queues } from './constructs/queues.ts';
 import { Runner } from './constructs/runner.ts';
-import { Secrets } from './constructs/secrets.ts';
+import { RUNNER_SECRET_ENV, Secrets } from './constructs/secrets.ts';
 import { Storage } from './constructs/storage.ts';
 
 /** The repository root (infra/..). */
@@ -160,6 +160,8 @@ export class NumaAvatarStack extends Stack {
   private addOutputs(): void {
     const { queue, dlq } = this.queues;
     const secret = this.secrets;
+    const fields = Object.values(RUNNER_SECRET_ENV).join(', ');
+    const envs = Object.keys(RUNNER_SECRET_ENV).join(', ');
     new CfnOutput(this, 'QueueUrl', { value: queue.queueUrl, description: 'The task queue' });
     new CfnOutput(this, 'DlqUrl', { value: dlq.queueUrl, description: 'The dead-letter queue' });
     new CfnOutput(this, 'BucketName', {
@@ -182,32 +184,33 @@ export class NumaAvatarStack extends Stack {
       value: this.runner.logGroup.logGroupName,
       description: 'The runners’ logs',
     });
-    const hint = (env: string) =>
-      `Holds no value after the first deploy. Set it: aws secretsmanager put-secret-value --secret-id <this ARN> --secret-string "$${env}"`;
-    new CfnOutput(this, 'BackendTokenSecretArn', {
-      value: secret.backendToken.secretArn,
-      description: hint('NUMA_API_TOKEN'),
+    new CfnOutput(this, 'SecretArn', {
+      value: secret.secret.secretArn,
+      description: `The stack's one secret: a JSON object with the keys ${fields}. Holds no value after the first deploy: set it with the SetSecretsCommand output.`,
     });
-    new CfnOutput(this, 'GitTokenSecretArn', {
-      value: secret.gitToken.secretArn,
-      description: hint('GIT_TOKEN'),
-    });
-    new CfnOutput(this, 'ModelKeySecretArn', {
-      value: secret.modelKey.secretArn,
-      description: hint('OPENAI_API_KEY'),
-    });
-    const put = (arn: string, env: string) =>
-      `aws secretsmanager put-secret-value --region ${Aws.REGION} --secret-id ${arn} --secret-string "$${env}"`;
     new CfnOutput(this, 'SetSecretsCommand', {
-      value: [
-        put(secret.backendToken.secretArn, 'NUMA_API_TOKEN'),
-        put(secret.gitToken.secretArn, 'GIT_TOKEN'),
-        put(secret.modelKey.secretArn, 'OPENAI_API_KEY'),
-      ].join(' && '),
-      description:
-        'Sets the three secrets from the environment variables NUMA_API_TOKEN, GIT_TOKEN and OPENAI_API_KEY (export them first; values never go on the command line)',
+      value: setSecretsCommand(secret.secret.secretArn, Aws.REGION),
+      description: `Puts the secret's JSON (${fields}) built by node from the environment variables ${envs} (export them first): no value is on a command line or in a file, and nothing is written when one is empty.`,
     });
   }
+}
+
+/**
+ * The shell command that sets the secret: `node` (which the deployer has, for the CDK) builds the
+ * JSON from the environment variables named in RUNNER_SECRET_ENV and pipes it to the AWS CLI, which
+ * reads it from /dev/stdin. It fails, and the CLI then refuses the empty input, when a variable is
+ * unset or empty.
+ */
+export function setSecretsCommand(secretArn: string, region: string): string {
+  const names = Object.entries(RUNNER_SECRET_ENV)
+    .map(([name, field]) => `${field}:"${name}"`)
+    .join(',');
+  // No single quote inside: the script is single-quoted for the shell.
+  const script =
+    `const n={${names}},v={};` +
+    'for(const[k,x]of Object.entries(n)){if(!process.env[x]){console.error(x+" is unset or empty");process.exit(1)}v[k]=process.env[x]}' +
+    'process.stdout.write(JSON.stringify(v))';
+  return `node -e '${script}' | aws secretsmanager put-secret-value --region ${region} --secret-id ${secretArn} --secret-string file:///dev/stdin`;
 }
 
 /** The settings among the props (everything but StackProps and the code paths). */

@@ -25,4 +25,6 @@ export interface RunResult {
   durationMs: number;
   /** Whether the final status reached the backend. */
   reported: boolean;
+  /** Done although the tests could not run (verify.allow_unverified): why they could not. */
+  unverified?: string;
 }

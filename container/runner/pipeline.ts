@@ -13,7 +13,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { AvatarError, describeError, isAvatarError } from '../../core/errors.ts';
 import { scrubAgentEnv } from '../../core/env.ts';
-import { secretsOf, type Config } from '../../core/config/schema.ts';
+import { commitIdentity, configForApplication, secretsOf, type Config } from '../../core/config/schema.ts';
 import type { Logger } from '../../core/log.ts';
 import type { TaskMessage } from '../../core/message.ts';
 import type { NumaClient } from '../../core/numa/client.ts';
@@ -178,6 +178,16 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     const inUrl = credentialsFromUrl(repoUrl);
     if (inUrl) deps.redactor.add(inUrl.password || inUrl.username);
     log(`application ${app.id} ${app.name}: repository ${repoUrl}`);
+    // Its own settings (applications.<id>) for what verifies its changes.
+    const appConfig = configForApplication(config, app.id);
+    if (appConfig !== config) {
+      const own = config.applications[String(app.id)]!;
+      log(
+        `application ${app.id} has its own settings (applications.${app.id}): ${Object.keys(own)
+          .filter((k) => own[k as keyof typeof own] !== undefined)
+          .join(', ')}`,
+      );
+    }
 
     state.step = 'cloning';
     await rm(deps.scratchDir, { recursive: true, force: true });
@@ -232,7 +242,7 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     await snapshots.saveMeta({ task, application: app, branch, base: state.baseOid, engine: git.name });
 
     state.step = 'detecting the test command';
-    const detected = await detectTestCommand(repoDir, config.tests.command);
+    const detected = await detectTestCommand(repoDir, appConfig.tests.command);
     if (detected) log(`test command: ${detected.command} (${detected.source})`);
     else log('no test command detected and none configured (tests.command): the change is not tested');
 
@@ -240,9 +250,9 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     // after the agent: test classification (new / pre-existing / flaky), repair rounds, quality gates.
     const verify = new Verifier({
       repoDir,
-      config,
+      config: appConfig,
       detected,
-      installCommand: config.tests.setup ?? detected?.setup,
+      installCommand: appConfig.tests.setup ?? detected?.setup,
       task,
       git,
       baseOid: state.baseOid,
@@ -270,7 +280,7 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       client,
       budgetTokens: config.context.budget_tokens,
       repoMapTokens: config.context.repo_map_tokens,
-      testCommand: config.tests.command,
+      testCommand: appConfig.tests.command,
       log,
       signal,
     });
@@ -281,7 +291,7 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       runTests,
       signal,
       log,
-      intro: prepared?.intro,
+      intro: withEnvironmentProblem(prepared?.intro, verify.environmentProblem()),
       sandbox,
     });
     let outcome = await developer.develop();
@@ -294,8 +304,15 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       }
       if (outcome.kind === 'failed')
         throw new AvatarError(outcome.code, `the agent stopped: ${outcome.reason}`);
-      const problem = await verify.verifyChange();
+      // Never green without a test that ran: tests that cannot run are a problem to repair, and
+      // in the end the run's failure, unless verify.allow_unverified lets the change go on marked so.
+      const problem = await verify.verifyChange({ canRepair: round < config.limits.repair_rounds });
       if (!problem) break;
+      if (!problem.repairable) {
+        log(problem.summary);
+        verify.logReport();
+        throw problem.error;
+      }
       if (round >= config.limits.repair_rounds) {
         log(
           `${problem.summary} after ${round} repair round(s) (limits.repair_rounds = ${config.limits.repair_rounds})`,
@@ -316,7 +333,7 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     if (changed.length === 0)
       throw new AvatarError('NO_CHANGES', 'the agent finished without changing any file');
     const commitMessage = outcome.commitMessage.trim() || `${task.title} (task ${task.id})`;
-    const author = { name: config.git.username, email: config.git.email };
+    const author = commitIdentity(config);
     let commit = await git.commit(repoDir, { message: commitMessage, author, paths: changed });
     log(`committed ${commit.slice(0, 12)}: ${firstLine(commitMessage)} (${changed.length} file(s))`);
 
@@ -339,6 +356,13 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       }
       commit = rebased.oid;
       const again = await verify.checkTests();
+      if (again.unrunnable !== undefined && !verify.allowUnverified) {
+        verify.logReport();
+        throw new AvatarError(
+          'TESTS_NOT_RUN',
+          `tests could not run on the new tip of ${branch}: ${again.unrunnable}`,
+        );
+      }
       if (again.newFailures.length > 0) {
         verify.logReport();
         throw new AvatarError(
@@ -359,7 +383,16 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       `summary: ${outcome.summary ? firstLine(outcome.summary) + '; ' : ''}${verify.summaryText()}; ` +
         `${developer.summary()}, ${round} repair round(s)`,
     );
-    const result = await finish('done', { branch, commit, diffStat }, statuses.done);
+    const result = await finish(
+      'done',
+      {
+        branch,
+        commit,
+        diffStat,
+        ...(verify.report.unverified ? { unverified: verify.report.unverified } : {}),
+      },
+      statuses.done,
+    );
     if (deps.codeCache) await saveToCodeCache(deps.codeCache, repoUrl, repoDir, deps.logger);
     if (result.reported) await rm(deps.scratchDir, { recursive: true, force: true });
     return result;
@@ -386,6 +419,12 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
         deps.logger.warn('could not close the sandbox', { error: describeError(err) }),
       );
   }
+}
+
+/** The agent's first message, with what keeps the tests from running in front of the task. */
+function withEnvironmentProblem(intro: string | undefined, problem: string | undefined): string | undefined {
+  if (!problem) return intro;
+  return `${problem}\n\n---\n\n${intro ?? ''}`.trimEnd();
 }
 
 function firstLine(text: string): string {

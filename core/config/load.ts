@@ -42,6 +42,7 @@ export const ENV_OVERRIDES: Record<string, EnvRule> = {
   GIT_TOKEN: { key: 'git.token', kind: 'string' },
   GIT_USERNAME: { key: 'git.username', kind: 'string' },
   GIT_EMAIL: { key: 'git.email', kind: 'string' },
+  GIT_AUTHOR_NAME: { key: 'git.author_name', kind: 'string' },
 };
 
 export function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> {
@@ -94,7 +95,7 @@ export function validate(values: unknown, where: string): Config {
 async function readConfigFile(file: string): Promise<Json> {
   const text = await readFile(file, 'utf8');
   // Loaded when a file is read: a runner that gets its config from the service reads none.
-  const { parse: parseYaml } = await import('yaml');
+  const { parse: parseYaml } = await import('./yaml.ts');
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -169,7 +170,7 @@ export function mergeValues(base: Json, patch: Json): Json {
 /** Writes the file's values atomically (temp file + rename), mode 0600 since it may hold tokens. */
 export async function saveConfigFile(file: string, values: Json): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
-  const { stringify: stringifyYaml } = await import('yaml');
+  const { stringify: stringifyYaml } = await import('./yaml.ts');
   await writeFile(tmp, stringifyYaml(values), { mode: 0o600 });
   await rename(tmp, file);
 }

@@ -186,11 +186,15 @@ export const configSchema = z.strictObject({
     .prefault({}),
   git: z
     .strictObject({
-      username: z.string().default('numa-avatar'),
+      // The user name sent with git.token. Unset or empty: the host's own convention (github.com
+      // x-access-token, GitLab oauth2, bitbucket.org x-token-auth; `git` elsewhere).
+      username: z.string().max(256).optional(),
+      // The commits' author; unset or empty: the avatar's identity (commitIdentity).
+      author_name: z.string().max(256).optional(),
       email: z
         .string()
-        .regex(/^[^\s@<>]+@[^\s@<>]+$/, 'expected an email address (name@host)')
-        .default('numa-avatar@localhost'),
+        .regex(/^$|^[^\s@<>]+@[^\s@<>]+$/, 'expected an email address (name@host)')
+        .optional(),
       token: z.string().optional(),
       engine: z.enum(['auto', 'native', 'isomorphic']).default('auto'),
       timeout: seconds(600),
@@ -285,6 +289,44 @@ export const configSchema = z.strictObject({
       timeout: seconds(600),
     })
     .prefault({}),
+  verify: z
+    .strictObject({
+      // When the project's tests cannot run (nothing installed, collected or passed), the task
+      // fails ("tests could not run: ..."); true lets it end done, marked unverified.
+      allow_unverified: z.boolean().default(false),
+    })
+    .prefault({}),
+  // Settings of one application (its Numa id as the key) over the ones above, for its tasks only.
+  applications: z
+    .record(
+      z.string(),
+      z.strictObject({
+        tests: z
+          .strictObject({
+            command: z.string().min(1).optional(),
+            setup: z.string().min(1).optional(),
+            flaky_reruns: z.number().int().min(0).max(5).optional(),
+          })
+          .optional(),
+        setup: z
+          .strictObject({
+            commands: z.array(z.string().trim().min(1)).max(50).optional(),
+            timeout: z.number().positive().max(86_400).optional(),
+          })
+          .optional(),
+        verify: z.strictObject({ allow_unverified: z.boolean().optional() }).optional(),
+      }),
+    )
+    .superRefine((apps, ctx) => {
+      for (const id of Object.keys(apps)) {
+        if (!/^[A-Za-z0-9_-]{1,64}$/.test(id))
+          ctx.addIssue({
+            code: 'custom',
+            message: `expected application ids as keys (letters, digits, _ and -), got ${JSON.stringify(id)}`,
+          });
+      }
+    })
+    .default({}),
   gates: z
     .strictObject({
       lint: z.boolean().default(true),
@@ -364,6 +406,35 @@ export const SECRET_KEYS = ['backend.api_token', 'git.token', 'model.api_key'] a
 
 /** Keys that only take effect after a restart (they shape the process itself). */
 export const RESTART_KEYS = ['status_port', 'work_dir'] as const;
+
+/**
+ * Who the avatar's commits are by: git.author_name and git.email when set, the avatar's own name
+ * otherwise, with an address under the reserved `.invalid` domain made of its id (no mail goes
+ * anywhere, and no provider takes it for one of its users).
+ */
+export function commitIdentity(config: Pick<Config, 'git' | 'avatar'>): { name: string; email: string } {
+  const local = config.avatar.id.replace(/[^A-Za-z0-9._+-]/g, '-').replace(/^[.-]+|[.-]+$/g, '') || 'avatar';
+  return {
+    name: config.git.author_name || config.avatar.name,
+    email: config.git.email || `${local}@numa-avatar.invalid`,
+  };
+}
+
+/** The configuration for a task of application `appId`: its `applications` entry over the rest. */
+export function configForApplication(config: Config, appId: string | number): Config {
+  const own = config.applications[String(appId)];
+  if (!own) return config;
+  return {
+    ...config,
+    tests: { ...config.tests, ...definedOf(own.tests) },
+    setup: { ...config.setup, ...definedOf(own.setup) },
+    verify: { ...config.verify, ...definedOf(own.verify) },
+  };
+}
+
+function definedOf<T extends object>(o: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
 
 export function secretsOf(config: Config): string[] {
   return [config.backend.api_token, config.git.token, config.model.api_key].filter(

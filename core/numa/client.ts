@@ -3,7 +3,7 @@
  * retries with exponential backoff and full jitter on 5xx, 429 (Retry-After honoured) and network
  * errors, no retry on other 4xx, typed errors, and response validation that names the field.
  */
-import type { z } from 'zod';
+import * as z from 'zod/mini';
 import { AvatarError, describeError } from '../errors.ts';
 import type { Id } from '../message.ts';
 import { describeIssues } from '../message.ts';
@@ -11,6 +11,7 @@ import type { Clock } from '../ports.ts';
 import { systemClock } from '../ports.ts';
 import { Redactor } from '../redact.ts';
 import { backoffDelay, parseRetryAfter } from '../retry.ts';
+import { nodeHttpFetch, type HttpFetch, type HttpResponse } from './http.ts';
 import {
   applicationSchema,
   messageListSchema,
@@ -33,7 +34,8 @@ export interface NumaClientOptions {
   backoff?: { baseMs: number; capMs: number };
   /** Longest Retry-After honoured, ms. Default 60 000. */
   maxRetryAfterMs?: number;
-  fetch?: typeof fetch;
+  /** The HTTP transport (default: node:http; the global `fetch` fits too). */
+  fetch?: HttpFetch;
   clock?: Clock;
   random?: () => number;
   /** Called before each retry (for logs and metrics). */
@@ -73,7 +75,7 @@ export class NumaClient {
     Pick<NumaClientOptions, 'timeoutMs' | 'maxAttempts' | 'backoff' | 'maxRetryAfterMs' | 'userAgent'>
   > &
     NumaClientOptions;
-  private readonly fetchImpl: typeof fetch;
+  private readonly fetchImpl: HttpFetch;
   private readonly clock: Clock;
   private readonly redactor: Redactor;
 
@@ -99,7 +101,7 @@ export class NumaClient {
       ...options,
       baseUrl: options.baseUrl.replace(/\/+$/, ''),
     };
-    this.fetchImpl = options.fetch ?? fetch;
+    this.fetchImpl = options.fetch ?? nodeHttpFetch;
     this.clock = options.clock ?? systemClock;
     this.redactor = new Redactor([options.apiToken]);
   }
@@ -158,7 +160,7 @@ export class NumaClient {
   }
 
   /** GET of an optional resource: undefined on 404 (e.g. solutions and requirements). */
-  async getOptional<T>(path: string, schema: z.ZodType<T>, call?: CallOptions): Promise<T | undefined> {
+  async getOptional<T>(path: string, schema: z.core.$ZodType<T>, call?: CallOptions): Promise<T | undefined> {
     try {
       return await this.request('GET', path, { schema, call });
     } catch (err) {
@@ -170,7 +172,7 @@ export class NumaClient {
   private async request<T = unknown>(
     method: string,
     path: string,
-    o: { schema?: z.ZodType<T>; body?: unknown; call?: CallOptions; extraTimeoutMs?: number },
+    o: { schema?: z.core.$ZodType<T>; body?: unknown; call?: CallOptions; extraTimeoutMs?: number },
   ): Promise<T> {
     const attempts = Math.max(1, o.call?.maxAttempts ?? this.opts.maxAttempts);
     for (let attempt = 1; ; attempt++) {
@@ -197,7 +199,7 @@ export class NumaClient {
   private async once<T>(
     method: string,
     path: string,
-    o: { schema?: z.ZodType<T>; body?: unknown; call?: CallOptions; extraTimeoutMs?: number },
+    o: { schema?: z.core.$ZodType<T>; body?: unknown; call?: CallOptions; extraTimeoutMs?: number },
   ): Promise<T> {
     const where = `${method} ${path.split('?')[0]}`;
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.opts.userAgent };
@@ -207,7 +209,7 @@ export class NumaClient {
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = o.call?.signal ? AbortSignal.any([timeout, o.call.signal]) : timeout;
 
-    let res: Response;
+    let res: HttpResponse;
     let text: string;
     try {
       res = await this.fetchImpl(this.opts.baseUrl + path, {
@@ -243,7 +245,7 @@ export class NumaClient {
       );
     }
     if (!o.schema) return json as T;
-    const parsed = o.schema.safeParse(json);
+    const parsed = z.safeParse(o.schema, json);
     if (!parsed.success) {
       throw new AvatarError(
         'BACKEND_BAD_RESPONSE',
@@ -253,7 +255,7 @@ export class NumaClient {
     return parsed.data;
   }
 
-  private httpError(where: string, res: Response, text: string): AvatarError {
+  private httpError(where: string, res: HttpResponse, text: string): AvatarError {
     const detail = errorDetail(text, (t) => this.redactor.redact(t));
     const status = res.status;
     if (status === 401 || status === 403) {
@@ -304,12 +306,13 @@ function errorDetail(text: string, redact: (t: string) => string): string {
   return `: ${redact(text).slice(0, 120).replace(/\s+/g, ' ')}`;
 }
 
+/** "connect ECONNREFUSED 127.0.0.1:9", or fetch's "fetch failed (ECONNREFUSED)" (its code is on the cause). */
 function describeCause(cause: unknown): string {
   if (cause instanceof Error) {
-    const inner = (cause as Error & { cause?: unknown }).cause;
-    const code =
-      inner && typeof inner === 'object' && 'code' in inner ? String((inner as { code: unknown }).code) : '';
-    return code ? `${cause.message} (${code})` : cause.message;
+    const codeOf = (e: unknown) =>
+      e && typeof e === 'object' && 'code' in e ? String((e as { code: unknown }).code) : '';
+    const code = codeOf((cause as Error & { cause?: unknown }).cause) || codeOf(cause);
+    return code && !cause.message.includes(code) ? `${cause.message} (${code})` : cause.message;
   }
   return String(cause);
 }

@@ -1,28 +1,29 @@
 /**
  * The response shapes of the Numa backend (numa-api.md), validated with zod so a missing or
  * mistyped field is reported by name instead of crashing later. Unknown fields pass through.
+ * zod/mini, as in core/message.ts: the Lambda handlers bundle these schemas.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { idSchema } from '../message.ts';
 
-const nullableText = z
-  .string()
-  .nullish()
-  .transform((v) => v ?? '');
+const nullableText = z.pipe(
+  z.nullish(z.string()),
+  z.transform((v: string | null | undefined) => v ?? ''),
+);
 
 export const topicSchema = z.looseObject({
   id: idSchema,
-  name: z.string().optional(),
-  description: z.string().nullish(),
+  name: z.optional(z.string()),
+  description: z.nullish(z.string()),
 });
 export type Topic = z.infer<typeof topicSchema>;
 
 /** A topic message. `data` is kept as sent: a malformed one is dead-lettered by the poller, not here. */
 export const topicMessageSchema = z.looseObject({
   id: idSchema,
-  topic_id: idSchema.optional(),
+  topic_id: z.optional(idSchema),
   data: z.unknown(),
-  created_at: z.string().nullish(),
+  created_at: z.nullish(z.string()),
 });
 export type TopicMessage = z.infer<typeof topicMessageSchema>;
 
@@ -33,13 +34,13 @@ export const taskSchema = z.looseObject({
   title: z.string(),
   description: nullableText,
   status: z.string(),
-  assigned_to: idSchema.nullish(),
-  code_branch: z.string().trim().min(1, 'must be a non-empty branch name'),
-  solution_id: idSchema.nullish(),
-  requirement_id: idSchema.nullish(),
+  assigned_to: z.nullish(idSchema),
+  code_branch: z.string().check(z.trim(), z.minLength(1, 'must be a non-empty branch name')),
+  solution_id: z.nullish(idSchema),
+  requirement_id: z.nullish(idSchema),
   application_id: idSchema,
-  started_at: z.string().nullish(),
-  completed_at: z.string().nullish(),
+  started_at: z.nullish(z.string()),
+  completed_at: z.nullish(z.string()),
 });
 export type Task = z.infer<typeof taskSchema>;
 
@@ -47,9 +48,9 @@ export const applicationSchema = z.looseObject({
   id: idSchema,
   name: z.string(),
   description: nullableText,
-  git_repo_url: z.string().trim().min(1, 'must be a git URL'),
-  owner: z.string().nullish(),
+  git_repo_url: z.string().check(z.trim(), z.minLength(1, 'must be a git URL')),
+  owner: z.nullish(z.string()),
 });
 export type Application = z.infer<typeof applicationSchema>;
 
-export const logsResponseSchema = z.looseObject({ success: z.boolean().optional() });
+export const logsResponseSchema = z.looseObject({ success: z.optional(z.boolean()) });

@@ -30,7 +30,10 @@ export interface PollLoopOptions extends Omit<PollDeps, 'client'> {
   log: Logger;
   clock?: Clock;
   signal: AbortSignal;
-  /** Stop (without error) once this returns true: the Lambda's time window. */
+  /**
+   * Stop (without error) once this returns true: checked before each poll and before the interval
+   * sleep after one (the poller Lambda: its time budget, or an idle poll).
+   */
   until?: () => boolean;
   hooks?: PollLoopHooks;
   random?: () => number;
@@ -61,7 +64,11 @@ export async function runPollLoop(opts: PollLoopOptions): Promise<void> {
           cursor: result.cursor,
         });
       }
-      if (result.answeredAtOnce) await clock.sleep(opts.settings.intervalSeconds() * 1000, opts.signal);
+      // Not when the loop stops here anyway (the poller Lambda ends after an idle poll): a sleep
+      // then would only add to the invocation's billed time.
+      if (result.answeredAtOnce && !(opts.until?.() ?? false)) {
+        await clock.sleep(opts.settings.intervalSeconds() * 1000, opts.signal);
+      }
     } catch (err) {
       if (opts.signal.aborted) break;
       failures++;

@@ -105,16 +105,42 @@ export function secretRefVar(env: Env, name: string): string | undefined {
 
 // ---- what each function reads ----
 
+/** A JSON key of a secret: what NUMA_API_TOKEN_SECRET_FIELD may name. */
+const SECRET_FIELD = /^[A-Za-z0-9_.-]{1,128}$/;
+
 export interface BackendEnv {
   backendUrl: string;
   apiTokenSecretArn?: string;
+  /**
+   * The JSON key of the backend token in that secret (the stack's secret holds its three values as
+   * one JSON object). Unset: the secret's whole value is the token.
+   */
+  apiTokenSecretField?: string;
 }
 
 function readBackendEnv(env: Env): BackendEnv {
   const apiTokenSecretArn = secretRefVar(env, 'NUMA_API_TOKEN_SECRET_ARN');
+  const apiTokenSecretField = optionalVar(env, 'NUMA_API_TOKEN_SECRET_FIELD');
+  if (apiTokenSecretField !== undefined) {
+    if (!SECRET_FIELD.test(apiTokenSecretField)) {
+      throw invalid(
+        'NUMA_API_TOKEN_SECRET_FIELD',
+        'not a JSON key name',
+        'letters, digits, _ . and -, at most 128, such as backend_token',
+      );
+    }
+    if (!apiTokenSecretArn) {
+      throw invalid(
+        'NUMA_API_TOKEN_SECRET_FIELD',
+        'set without NUMA_API_TOKEN_SECRET_ARN',
+        'both, or neither',
+      );
+    }
+  }
   return {
     backendUrl: urlVar(env, 'NUMA_BACKEND_URL', "the Numa backend's base URL, http:// or https://"),
     ...(apiTokenSecretArn ? { apiTokenSecretArn } : {}),
+    ...(apiTokenSecretField ? { apiTokenSecretField } : {}),
   };
 }
 
@@ -135,8 +161,9 @@ export function readPollerEnv(env: Env = process.env): PollerEnv {
     queueUrl: requireVar(env, 'QUEUE_URL', "the task queue's URL"),
     dlqUrl: requireVar(env, 'DLQ_URL', "the dead-letter queue's URL"),
     bucket: requireVar(env, 'BUCKET', 'the state bucket name'),
+    // The long-poll window: while idle, one poll of it per invocation (functions/poller/handler.ts).
     waitSeconds: intVar(env, 'POLL_WAIT_SECONDS', {
-      default: 20,
+      default: 2,
       min: 0,
       max: 300,
       expected: 'the long-poll wait in seconds, 0-300',

@@ -8,11 +8,11 @@ export const METRICS_NAMESPACE = 'NumaAvatar';
 export { MetricUnit };
 
 export const METRIC = {
-  // poller
+  // poller: written only when messages came or a poll failed, so an idle stack emits none (its
+  // successful polls are the poller Lambda's invocations minus its errors: infra/constructs/monitoring.ts)
   MessagesForwarded: 'MessagesForwarded',
   MessagesDeadLettered: 'MessagesDeadLettered',
   PollErrors: 'PollErrors',
-  PollSuccess: 'PollSuccess',
   // dispatcher
   Dispatches: 'Dispatches',
   DispatchDeferred: 'DispatchDeferred',

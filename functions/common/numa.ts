@@ -1,6 +1,7 @@
 /**
  * The Numa client for a Lambda: the backend URL from the environment, the API token from Secrets
- * Manager (fetched once per container by ARN, when one is configured), retries logged at debug.
+ * Manager (fetched once per container by ARN, when one is configured: the secret's whole value, or
+ * its JSON field NUMA_API_TOKEN_SECRET_FIELD), retries logged at debug.
  */
 import { AvatarError, describeError } from '../../core/errors.ts';
 import type { Logger as CoreLogger } from '../../core/log.ts';
@@ -18,10 +19,11 @@ export interface NumaClientFactoryOptions {
 
 export async function createNumaClient(opts: NumaClientFactoryOptions): Promise<NumaClient> {
   let apiToken: string | undefined;
-  if (opts.env.apiTokenSecretArn) {
+  const { apiTokenSecretArn: arn, apiTokenSecretField: field } = opts.env;
+  if (arn) {
     if (!opts.secrets) throw new Error('a SecretCache is needed to read NUMA_API_TOKEN_SECRET_ARN');
     try {
-      apiToken = await opts.secrets.get(opts.env.apiTokenSecretArn);
+      apiToken = await (field === undefined ? opts.secrets.get(arn) : opts.secrets.getField(arn, field));
     } catch (err) {
       if (err instanceof AvatarError) {
         throw new AvatarError(err.code, `NUMA_API_TOKEN_SECRET_ARN: ${err.message}`, { cause: err });

@@ -3,39 +3,39 @@
  * the classification of why a runner stopped (stop code, stopped reason, the container's exit code
  * and reason) into words a person reads in the task's logs.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
-const kv = z.looseObject({ name: z.string().optional(), value: z.string().optional() });
+const kv = z.looseObject({ name: z.optional(z.string()), value: z.optional(z.string()) });
 
 export const ecsTaskDetailSchema = z.looseObject({
-  taskArn: z.string().min(1),
-  lastStatus: z.string().optional(),
-  desiredStatus: z.string().optional(),
-  clusterArn: z.string().optional(),
-  taskDefinitionArn: z.string().optional(),
-  group: z.string().optional(),
-  startedBy: z.string().optional(),
-  stopCode: z.string().optional(),
-  stoppedReason: z.string().optional(),
-  stoppedAt: z.string().optional(),
-  capacityProviderName: z.string().optional(),
-  containers: z
-    .array(
+  taskArn: z.string().check(z.minLength(1)),
+  lastStatus: z.optional(z.string()),
+  desiredStatus: z.optional(z.string()),
+  clusterArn: z.optional(z.string()),
+  taskDefinitionArn: z.optional(z.string()),
+  group: z.optional(z.string()),
+  startedBy: z.optional(z.string()),
+  stopCode: z.optional(z.string()),
+  stoppedReason: z.optional(z.string()),
+  stoppedAt: z.optional(z.string()),
+  capacityProviderName: z.optional(z.string()),
+  containers: z.optional(
+    z.array(
       z.looseObject({
-        name: z.string().optional(),
-        exitCode: z.number().nullish(),
-        reason: z.string().nullish(),
-        lastStatus: z.string().optional(),
+        name: z.optional(z.string()),
+        exitCode: z.nullish(z.number()),
+        reason: z.nullish(z.string()),
+        lastStatus: z.optional(z.string()),
       }),
-    )
-    .optional(),
-  overrides: z
-    .looseObject({
-      containerOverrides: z
-        .array(z.looseObject({ name: z.string().optional(), environment: z.array(kv).optional() }))
-        .optional(),
-    })
-    .optional(),
+    ),
+  ),
+  overrides: z.optional(
+    z.looseObject({
+      containerOverrides: z.optional(
+        z.array(z.looseObject({ name: z.optional(z.string()), environment: z.optional(z.array(kv)) })),
+      ),
+    }),
+  ),
 });
 export type EcsTaskDetail = z.infer<typeof ecsTaskDetailSchema>;
 

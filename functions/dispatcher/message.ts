@@ -3,20 +3,23 @@
  * AWS path uses. They are dropped before the message reaches a runner (the runner sees the core
  * message only), so core stays unchanged.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { messageKey, taskMessageSchema, type TaskMessage } from '../../core/message.ts';
 
-export const dispatchMessageSchema = taskMessageSchema.extend({
+export const dispatchMessageSchema = z.extend(taskMessageSchema, {
   /** How many times this message was put back because the runner cap or the task's lock was hit. */
-  deferrals: z.number().int().min(0).max(100_000).optional(),
+  deferrals: z.optional(z.number().check(z.int(), z.gte(0), z.lte(100_000))),
   /**
    * The idempotency key of the message this one continues (a deferred copy, a re-queue after a
    * crash). Absent on messages from the poller and on hand-sent ones.
    */
-  dispatch_key: z
-    .string()
-    .regex(/^[A-Za-z0-9._:-]{1,200}$/, 'may contain only letters, digits and . _ : - (at most 200)')
-    .optional(),
+  dispatch_key: z.optional(
+    z
+      .string()
+      .check(
+        z.regex(/^[A-Za-z0-9._:-]{1,200}$/, 'may contain only letters, digits and . _ : - (at most 200)'),
+      ),
+  ),
 });
 export type DispatchMessage = z.infer<typeof dispatchMessageSchema>;
 

@@ -1,6 +1,7 @@
 /**
  * The three Lambdas, their triggers and their least-privilege roles:
- * - poller: EventBridge rate(1 minute), reserved concurrency 1; long-polls the backend into SQS.
+ * - poller: EventBridge rate(1 minute), reserved concurrency 1, 128 MB; long-polls the backend
+ *   into SQS: one short long poll when the topic is idle, more while messages keep arriving.
  * - dispatcher: SQS event source (batches of 10, partial batch failures, at most 2 at once);
  *   starts runners with ECS RunTask.
  * - stopped: EventBridge rule on the runner tasks' STOPPED state changes; reports dead runners
@@ -22,10 +23,20 @@ import type { Network } from './network.ts';
 import type { Queues } from './queues.ts';
 import { METRICS_NAMESPACE, RUNNER_CONTAINER_NAME, SERVICE_NAME } from './runner.ts';
 import type { Runner } from './runner.ts';
-import type { Secrets } from './secrets.ts';
+import { SECRET_FIELDS, type Secrets } from './secrets.ts';
 import type { Storage } from './storage.ts';
 
 export const DISPATCHER_TIMEOUT = Duration.seconds(60);
+
+/** Memory of the dispatcher and the stopped-task handler (MB). */
+export const DEFAULT_MEMORY_MB = 256;
+/**
+ * Memory of the poller (MB), Lambda's smallest size: its peak RSS is 95 MB on Node 24 (72 MB on
+ * Node 20), measured by bench/poller-memory.ts (the stack's bundle in a node process of its own,
+ * idle invocations and a busy one forwarding 500 messages, against the reference backend and
+ * moto). Its duration is most of the stack's idle cost, billed per GB-second.
+ */
+export const POLLER_MEMORY_MB = 128;
 
 export interface FunctionEntries {
   /** functions/poller/handler.ts (export `handler`). */
@@ -75,7 +86,8 @@ export class Functions extends Construct {
 
     const common = {
       NUMA_BACKEND_URL: props.backendUrl,
-      NUMA_API_TOKEN_SECRET_ARN: secrets.backendToken.secretArn,
+      NUMA_API_TOKEN_SECRET_ARN: secrets.secret.secretArn,
+      NUMA_API_TOKEN_SECRET_FIELD: SECRET_FIELDS.backendToken,
       QUEUE_URL: queues.queue.queueUrl,
       DLQ_URL: queues.dlq.queueUrl,
       BUCKET: storage.bucket.bucketName,
@@ -109,7 +121,7 @@ export class Functions extends Construct {
         depsLockFilePath: `${props.projectRoot}/package-lock.json`,
         runtime: RUNTIMES[props.runtime],
         architecture: lambda.Architecture.ARM_64,
-        memorySize: 256,
+        memorySize: DEFAULT_MEMORY_MB,
         timeout,
         role,
         logGroup,
@@ -132,6 +144,7 @@ export class Functions extends Construct {
         POLL_SAFETY_MARGIN_SECONDS: String(props.pollSafetyMarginSeconds),
       },
       {
+        memorySize: POLLER_MEMORY_MB,
         // One poller at a time; the cursor's conditional writes cover any overlap anyway.
         ...(props.reservePollerConcurrency ? { reservedConcurrentExecutions: 1 } : {}),
         // The next scheduled run polls again: a failed or throttled one is not retried.
@@ -143,7 +156,7 @@ export class Functions extends Construct {
     queues.dlq.grantSendMessages(this.poller);
     // The cursor (state/cursor.json), read and written with ETag conditions.
     storage.grantPrefixes(this.poller, { 'state/': ['s3:GetObject', 's3:PutObject'] });
-    secrets.backendToken.grantRead(this.poller);
+    secrets.secret.grantRead(this.poller);
 
     this.pollSchedule = new events.Rule(this, 'PollSchedule', {
       description: 'numa-avatar: runs the poller every minute',
@@ -212,7 +225,7 @@ export class Functions extends Construct {
     storage.grantPrefixes(this.dispatcher, {
       'dispatch/': ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
     });
-    secrets.backendToken.grantRead(this.dispatcher);
+    secrets.secret.grantRead(this.dispatcher);
 
     // Stopped-task handler: re-queues; claims under stopped/; reads the runner's result under runs/.
     // (Its DLQ send right comes with the on-failure destination above.)
@@ -221,7 +234,7 @@ export class Functions extends Construct {
       'stopped/': ['s3:GetObject', 's3:PutObject'],
       'runs/': ['s3:GetObject'],
     });
-    secrets.backendToken.grantRead(this.stopped);
+    secrets.secret.grantRead(this.stopped);
 
     // Only the dispatcher starts runners, and only this task definition in this cluster.
     this.dispatcher.addToRolePolicy(

@@ -1,7 +1,10 @@
 /**
  * The CloudWatch dashboard and the four alarms, which notify an SNS topic (and an email address
  * when one is given). Custom metrics come from the functions and the runner as EMF log lines:
- * namespace NumaAvatar, one dimension service=numa-avatar (names in notes/aws-plan.md).
+ * namespace NumaAvatar, one dimension service=numa-avatar (names in notes/aws-plan.md). An idle
+ * stack emits none of them (a custom metric is billed for each hour it has data): whether the
+ * poller is polling is told by the poller Lambda's own AWS/Lambda metrics, because an invocation
+ * without a successful poll fails (functions/poller/handler.ts).
  */
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -35,6 +38,25 @@ export function avatarMetric(metricName: string, statistic: string, label?: stri
     statistic,
     period,
     ...(label ? { label } : {}),
+  });
+}
+
+/**
+ * The poller's invocations that made a successful poll, per 5 minutes: its AWS/Lambda Invocations
+ * minus its Errors (no custom metric). No invocation at all gives 0.
+ */
+export function successfulPollerInvocations(
+  poller: lambda.IFunction,
+  label = 'successful poller invocations',
+) {
+  return new cloudwatch.MathExpression({
+    expression: 'FILL(invocations, 0) - FILL(errors, 0)',
+    usingMetrics: {
+      invocations: poller.metricInvocations({ statistic: 'Sum', period: FIVE_MINUTES }),
+      errors: poller.metricErrors({ statistic: 'Sum', period: FIVE_MINUTES }),
+    },
+    label,
+    period: FIVE_MINUTES,
   });
 }
 
@@ -87,10 +109,12 @@ export class Monitoring extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
+    // An invocation succeeds exactly when it made a successful poll (it fails otherwise), so
+    // invocations minus errors counts the invocations that polled successfully.
     this.noSuccessfulPoll = new cloudwatch.Alarm(this, 'NoSuccessfulPoll', {
       alarmDescription:
         'numa-avatar: no successful poll of the Numa backend for 5 minutes (backend down, wrong URL or token, or the poller is not running).',
-      metric: avatarMetric('PollSuccess', 'Sum'),
+      metric: successfulPollerInvocations(props.poller),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
       evaluationPeriods: 1,
@@ -208,9 +232,10 @@ export class Monitoring extends Construct {
       new cloudwatch.LogQueryWidget({
         title: 'Last successful poll',
         logGroupNames: [props.poller.logGroup.logGroupName],
+        // The handler's summary line of each invocation (`polls`: its successful polls).
         queryLines: [
           'fields @timestamp',
-          'filter PollSuccess > 0',
+          "filter message = 'poller invocation done' and polls > 0",
           'sort @timestamp desc',
           'limit 1',
           'display @timestamp',
@@ -220,8 +245,8 @@ export class Monitoring extends Construct {
         height: 3,
       }),
       new cloudwatch.SingleValueWidget({
-        title: 'Successful polls (last 5 minutes)',
-        metrics: [avatarMetric('PollSuccess', 'Sum', 'successful polls')],
+        title: 'Poller invocations that polled successfully (last 5 minutes)',
+        metrics: [successfulPollerInvocations(props.poller, 'successful invocations')],
         width: 8,
         height: 3,
       }),

@@ -1,7 +1,7 @@
 /**
  * The runner: an ECS cluster with Fargate and Fargate Spot capacity, the task definition the
  * dispatcher starts (family numa-avatar-runner, container "runner"), its log group, and its two
- * roles: the execution role (pull the image, write logs, read the three secrets) and the task role
+ * roles: the execution role (pull the image, write logs, read the stack's secret) and the task role
  * (S3 under runs/ and cache/ only).
  *
  * The container runs as root with only the capabilities the `user` sandbox needs (agent commands
@@ -19,7 +19,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { AvatarError } from '../../core/errors.ts';
 import { runnerConfigYaml } from '../config.ts';
-import type { Secrets } from './secrets.ts';
+import { RUNNER_SECRET_ENV, type Secrets } from './secrets.ts';
 import type { ObjectAction, Storage } from './storage.ts';
 
 export const RUNNER_CONTAINER_NAME = 'runner';
@@ -165,7 +165,7 @@ export class Runner extends Construct {
 
     this.executionRole = new iam.Role(this, 'ExecutionRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description: 'numa-avatar runner: pull the image, write logs, read the three secrets',
+      description: "numa-avatar runner: pull the image, write logs, read the stack's secret",
     });
     this.taskRole = new iam.Role(this, 'TaskRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
@@ -228,13 +228,15 @@ export class Runner extends Construct {
       user: RUNNER_USER,
       linuxParameters,
       environment,
-      // Injected by ECS from Secrets Manager when the task starts: the values are never in the
-      // template, the task definition or the task's overrides. The execution role gets read access.
-      secrets: {
-        NUMA_API_TOKEN: ecs.Secret.fromSecretsManager(props.secrets.backendToken),
-        GIT_TOKEN: ecs.Secret.fromSecretsManager(props.secrets.gitToken),
-        OPENAI_API_KEY: ecs.Secret.fromSecretsManager(props.secrets.modelKey),
-      },
+      // Injected by ECS from Secrets Manager when the task starts, each from its JSON key of the one
+      // secret (RUNNER_SECRET_ENV): the values are never in the template, the task definition or
+      // the task's overrides. The execution role gets read access.
+      secrets: Object.fromEntries(
+        Object.entries(RUNNER_SECRET_ENV).map(([name, field]) => [
+          name,
+          ecs.Secret.fromSecretsManager(props.secrets.secret, field),
+        ]),
+      ),
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'runner', logGroup: this.logGroup }),
       // SIGTERM (StopTask, Spot reclaim, run timeout) gives the runner this long to save a snapshot
       // and report before SIGKILL; 120 s is Fargate's maximum.

@@ -61,7 +61,12 @@ import {
   TASKS_TOPIC,
   type NumaBackend,
 } from '../../servers/numa-backend/index.ts';
-import { createPollerHandler, CURSOR_KEY, type PollSummary } from '../../functions/poller/handler.ts';
+import {
+  createPollerHandler,
+  CURSOR_KEY,
+  PollFailedError,
+  type PollSummary,
+} from '../../functions/poller/handler.ts';
 import { createDispatcherHandler } from '../../functions/dispatcher/handler.ts';
 import type { DispatchRecord } from '../../functions/dispatcher/dispatch.ts';
 import { createStoppedHandler, type EcsTaskStateChangeEvent } from '../../functions/dispatcher/stopped.ts';
@@ -450,7 +455,14 @@ describeWithMoto('AWS path under injected SQS, S3, ECS and backend faults', () =
           stats.coldStarts++;
         }
         stats.pollerInvocations++;
-        const s = (await handler({}, lambdaContext(2400))) as PollSummary;
+        // An invocation without a successful poll fails (a Lambda error), carrying its summary.
+        const s = await Promise.resolve(handler({}, lambdaContext(2400))).then(
+          (r) => r as PollSummary,
+          (err: unknown) => {
+            if (err instanceof PollFailedError) return err.summary;
+            throw err;
+          },
+        );
         stats.polls += s.polls;
         stats.pollErrors += s.pollErrors;
         if (s.problem) stats.pollerProblems++;

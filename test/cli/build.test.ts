@@ -5,7 +5,8 @@
  * tests or infrastructure.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { isBuiltin } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -77,6 +78,29 @@ describe('the build', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe(VERSION);
   });
+
+  it('imports at run time only Node built-ins and the packages in `dependencies` (the rest is bundled)', async () => {
+    const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    const deps = new Set(Object.keys(pkg.dependencies));
+    const imported = new Set<string>();
+    for (const f of await readdir(path.join(REPO_ROOT, 'dist'))) {
+      if (!/\.m?js$/.test(f)) continue;
+      const text = await readFile(path.join(REPO_ROOT, 'dist', f), 'utf8');
+      for (const m of text.matchAll(
+        /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*)["']([@a-z][\w@/.:-]*)["']/g,
+      ))
+        imported.add(m[1]!);
+    }
+    const packageOf = (s: string) =>
+      (s.startsWith('@') ? s.split('/').slice(0, 2) : s.split('/').slice(0, 1)).join('/');
+    const outside = [...imported].filter((s) => !isBuiltin(s) && !deps.has(packageOf(s)));
+    expect(outside).toEqual([]);
+    // What the bundle is for: zod (its every locale) is inside, not loaded from node_modules.
+    expect([...imported].filter((s) => packageOf(s) === 'zod')).toEqual([]);
+    expect(imported.has('openai')).toBe(true);
+  });
 });
 
 describe('npm pack', () => {
@@ -93,9 +117,10 @@ describe('npm pack', () => {
   it('holds the build, the entry point and the demo, and no source, test or infrastructure', () => {
     expect(files).toContain('bin/numa-avatar.mjs');
     expect(files).toContain('bin/build-stamp.mjs');
-    expect(files).toContain('dist/cli/main.js');
-    expect(files).toContain('dist/container/runner/aws-main.js');
-    expect(files).toContain('dist/container/runner/sandbox/bridge.mjs');
+    expect(files).toContain('dist/cli.js');
+    // Each command's chunk (split at its import()), the AWS runner's among them.
+    expect(files.filter((f) => /^dist\/aws-main-[A-Z0-9]+\.js$/.test(f))).toHaveLength(1);
+    expect(files).toContain('dist/bridge.mjs');
     expect(files).toContain('demo/recorded-session.json');
     expect(files).toContain('config.example.yaml');
     expect(files.filter((f) => /\.ts$/.test(f) && !f.endsWith('.d.mts'))).toEqual([]);

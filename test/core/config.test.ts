@@ -14,7 +14,8 @@ import {
   setPath,
   validate,
 } from '../../core/config/load.ts';
-import { configSchema } from '../../core/config/schema.ts';
+import { commitIdentity, configForApplication, configSchema } from '../../core/config/schema.ts';
+import { createGitCredentials } from '../../container/runner/git/index.ts';
 import { AvatarError, isAvatarError } from '../../core/errors.ts';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
@@ -47,6 +48,49 @@ async function failure(fn: () => Promise<unknown>, code: string): Promise<string
   throw new Error(`expected ${code}, but nothing was thrown`);
 }
 
+describe('git identity and credentials from the defaults', () => {
+  it("the token goes with each host's own user name unless git.username is set", async () => {
+    const { config } = await loadConfig({ file: await writeYaml('config.yaml', ''), env: {}, cwd: dir });
+    const creds = createGitCredentials({
+      token: 'tok-0123456789',
+      username: config.git.username,
+      allowedHosts: [...config.git.allowed_hosts, 'git.example.com'],
+    });
+    expect(creds.auth('https://github.com/o/r.git')?.username).toBe('x-access-token');
+    expect(creds.auth('https://gitlab.com/o/r.git')?.username).toBe('oauth2');
+    expect(creds.auth('https://bitbucket.org/o/r.git')?.username).toBe('x-token-auth');
+    expect(creds.auth('https://git.example.com/r.git')?.username).toBe('git');
+    const set = (
+      await loadConfig({ file: await writeYaml('set.yaml', 'git: { username: bot }'), env: {}, cwd: dir })
+    ).config;
+    expect(
+      createGitCredentials({ token: 't', username: set.git.username, allowedHosts: ['github.com'] }).auth(
+        'https://github.com/o/r.git',
+      )?.username,
+    ).toBe('bot');
+  });
+
+  it('commits are by the avatar, at an address that is never @localhost', async () => {
+    const { config } = await loadConfig({
+      file: await writeYaml('config.yaml', 'avatar: { id: "team avatar/1", name: "Team Avatar" }'),
+      env: {},
+      cwd: dir,
+    });
+    expect(commitIdentity(config)).toEqual({
+      name: 'Team Avatar',
+      email: 'team-avatar-1@numa-avatar.invalid',
+    });
+    const set = (
+      await loadConfig({
+        file: await writeYaml('set.yaml', 'git: { author_name: Bot, email: bot@example.org }'),
+        env: {},
+        cwd: dir,
+      })
+    ).config;
+    expect(commitIdentity(set)).toEqual({ name: 'Bot', email: 'bot@example.org' });
+  });
+});
+
 describe('loadConfig: defaults and the file', () => {
   it('an empty file gives every default', async () => {
     const file = await writeYaml('config.yaml', '');
@@ -57,8 +101,6 @@ describe('loadConfig: defaults and the file', () => {
     expect(c.backend).toEqual({ url: 'http://localhost:7301', timeout: 30, max_attempts: 5 });
     expect(c.backend.api_token).toBeUndefined();
     expect(c.git).toEqual({
-      username: 'numa-avatar',
-      email: 'numa-avatar@localhost',
       engine: 'auto',
       timeout: 600,
       allowed_hosts: ['github.com', 'gitlab.com', 'bitbucket.org'],
@@ -168,6 +210,7 @@ describe('loadConfig: environment overrides', () => {
     ['GIT_TOKEN', 'ghp_envtoken', 'git.token', 'ghp_envtoken'],
     ['GIT_USERNAME', 'robot', 'git.username', 'robot'],
     ['GIT_EMAIL', 'robot@example.org', 'git.email', 'robot@example.org'],
+    ['GIT_AUTHOR_NAME', 'Robot', 'git.author_name', 'Robot'],
   ];
 
   it('the table covers every variable of ENV_OVERRIDES, each mapped to a key of the schema', () => {
@@ -527,3 +570,30 @@ function mentions(text: string, dotted: string): boolean {
 function indent(line: string): number {
   return line.length - line.trimStart().length;
 }
+
+describe('applications', () => {
+  it("an application's own settings apply to its tasks only, over the rest", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'numa-apps-'));
+    try {
+      const file = path.join(dir, 'c.yaml');
+      await writeFile(
+        file,
+        'tests: { command: "npm test", flaky_reruns: 2 }\napplications: { "42": { tests: { command: "make check" }, verify: { allow_unverified: true } } }\n',
+      );
+      const { config } = await loadConfig({ file, env: {}, cwd: dir });
+      const own = configForApplication(config, 42);
+      expect(own.tests).toEqual({ command: 'make check', flaky_reruns: 2 });
+      expect(own.verify.allow_unverified).toBe(true);
+      expect(configForApplication(config, 7)).toBe(config);
+      expect(config.verify.allow_unverified).toBe(false);
+      await writeFile(file, 'applications: { "a b": {} }\n');
+      await expect(loadConfig({ file, env: {}, cwd: dir })).rejects.toThrow(
+        /applications: expected application ids as keys .*got "a b"/,
+      );
+      await writeFile(file, 'applications: { "1": { model: { name: x } } }\n');
+      await expect(loadConfig({ file, env: {}, cwd: dir })).rejects.toThrow(/applications\.1/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -4,7 +4,7 @@ import { isAvatarError } from '../../core/errors.ts';
 import { Redactor } from '../../core/redact.ts';
 import { readDispatcherEnv, readPollerEnv, readStoppedEnv } from '../../functions/common/env.ts';
 import { createLogger, toCoreLogger } from '../../functions/common/logger.ts';
-import { SecretCache } from '../../functions/common/secrets.ts';
+import { SecretCache, SecretFieldError, type SecretFieldProblem } from '../../functions/common/secrets.ts';
 import { describeStop, ecsTaskDetailSchema } from '../../functions/dispatcher/ecs-event.ts';
 import { captureStdout, fakeSecrets, MOCK_AWS, SECRET_ARN, TASK_DEF_ARN, type Captured } from './harness.ts';
 
@@ -33,8 +33,9 @@ const DISPATCHER_ENV = {
 describe('environment readers', () => {
   it('apply the documented defaults', () => {
     const p = readPollerEnv({ NUMA_BACKEND_URL: 'http://x', QUEUE_URL: 'q', DLQ_URL: 'd', BUCKET: 'b' });
-    expect(p).toMatchObject({ waitSeconds: 20, limit: 50, safetyMarginSeconds: 15, intervalSeconds: 5 });
+    expect(p).toMatchObject({ waitSeconds: 2, limit: 50, safetyMarginSeconds: 15, intervalSeconds: 5 });
     expect(p.apiTokenSecretArn).toBeUndefined();
+    expect(p.apiTokenSecretField).toBeUndefined();
     const d = readDispatcherEnv(DISPATCHER_ENV);
     expect(d).toMatchObject({
       containerName: 'runner',
@@ -76,6 +77,23 @@ describe('environment readers', () => {
       configError(() => readPollerEnv({ ...DISPATCHER_ENV, NUMA_API_TOKEN_SECRET_ARN: 'not an arn!' })),
     ).toMatch(/NUMA_API_TOKEN_SECRET_ARN: not a Secrets Manager ARN/);
   });
+
+  it('read the secret field name of the backend token, and refuse a bad one', () => {
+    const withArn = { ...DISPATCHER_ENV, NUMA_API_TOKEN_SECRET_ARN: SECRET_ARN };
+    expect(readPollerEnv({ ...withArn, NUMA_API_TOKEN_SECRET_FIELD: 'backend_token' })).toMatchObject({
+      apiTokenSecretArn: SECRET_ARN,
+      apiTokenSecretField: 'backend_token',
+    });
+    expect(readDispatcherEnv({ ...withArn, NUMA_API_TOKEN_SECRET_FIELD: 'backend_token' })).toMatchObject({
+      apiTokenSecretField: 'backend_token',
+    });
+    expect(
+      configError(() => readPollerEnv({ ...withArn, NUMA_API_TOKEN_SECRET_FIELD: 'backend token!' })),
+    ).toMatch(/^environment variable NUMA_API_TOKEN_SECRET_FIELD: not a JSON key name/);
+    expect(
+      configError(() => readPollerEnv({ ...DISPATCHER_ENV, NUMA_API_TOKEN_SECRET_FIELD: 'backend_token' })),
+    ).toMatch(/NUMA_API_TOKEN_SECRET_FIELD: set without NUMA_API_TOKEN_SECRET_ARN/);
+  });
 });
 
 describe('secrets and logs', () => {
@@ -99,6 +117,75 @@ describe('secrets and logs', () => {
     await expect(cache.get(missing)).rejects.toThrow(/cannot read secret .*ResourceNotFoundException/);
     await expect(cache.get(missing)).rejects.toThrow();
     expect(sm.calls()).toBe(3);
+  });
+
+  describe('a JSON secret', () => {
+    const values = {
+      backend_token: 'numa_json_tok_6b1f0c9a2e',
+      git_token: 'ghp_json_secret_value_0123456789ab',
+      model_api_key: 'sk-json-secret-value-abcdef0123',
+    };
+
+    it('gives one field, trimmed, from one read, and registers every value for redaction', async () => {
+      const sm = fakeSecrets({
+        [SECRET_ARN]: JSON.stringify({ ...values, backend_token: `  ${values.backend_token}\n` }),
+      });
+      const redactor = new Redactor();
+      const cache = new SecretCache({ client: new SecretsManagerClient(MOCK_AWS), redactor });
+      expect(await cache.getField(SECRET_ARN, 'backend_token')).toBe(values.backend_token);
+      expect(await cache.getField(SECRET_ARN, 'git_token')).toBe(values.git_token);
+      expect(sm.calls()).toBe(1);
+      for (const v of Object.values(values)) {
+        expect(redactor.redact(`a ${v} b`)).toBe('a [REDACTED] b');
+      }
+    });
+
+    const problems: Array<[string, string, SecretFieldProblem, RegExp]> = [
+      ['a plain value', values.git_token, 'not-json-object', /its value is not a JSON object/],
+      [
+        'JSON that does not parse',
+        `{"backend_token": "${values.backend_token}`,
+        'not-json-object',
+        /not a JSON object/,
+      ],
+      ['a JSON array', JSON.stringify([values.backend_token]), 'not-json-object', /not a JSON object/],
+      [
+        'no such field',
+        JSON.stringify({ git_token: values.git_token }),
+        'missing',
+        /it has no field "backend_token"/,
+      ],
+      [
+        'an empty field',
+        JSON.stringify({ ...values, backend_token: ' \t ' }),
+        'empty',
+        /its field "backend_token" is empty/,
+      ],
+      ['a number', JSON.stringify({ ...values, backend_token: 12345678 }), 'not-a-string', /is a number/],
+      ['null', JSON.stringify({ ...values, backend_token: null }), 'not-a-string', /is null/],
+    ];
+    for (const [what, text, problem, message] of problems) {
+      it(`refuses ${what} with a SecretFieldError naming the field, never a value`, async () => {
+        fakeSecrets({ [SECRET_ARN]: text });
+        const cache = new SecretCache({
+          client: new SecretsManagerClient(MOCK_AWS),
+          redactor: new Redactor(),
+        });
+        const err = await cache.getField(SECRET_ARN, 'backend_token').catch((x: unknown) => x);
+        expect(err).toBeInstanceOf(SecretFieldError);
+        expect(isAvatarError(err, 'CONFIG_INVALID')).toBe(true);
+        const e = err as SecretFieldError;
+        expect(e).toMatchObject({
+          field: 'backend_token',
+          problem,
+          secret: 'numa-avatar/backend-token-AbCdEf',
+        });
+        expect(e.message).toMatch(/^secret "numa-avatar\/backend-token-AbCdEf": /);
+        expect(e.message).toMatch(message);
+        expect(e.message).toMatch(/expected a JSON object with a non-empty string field "backend_token"/);
+        for (const v of [...Object.values(values), '12345678']) expect(e.message).not.toContain(v);
+      });
+    }
   });
 
   it('redacts secrets from Powertools log lines: message, fields and errors', () => {

@@ -331,8 +331,34 @@ describeWithDocker('runner image (docker)', () => {
         const w = world!;
         const task = await w.createTask({ title: 'Add titleCase (runner image)' });
         const runId = `image-${randomUUID().slice(0, 8)}`;
+        const since = Math.floor(Date.now() / 1000) - 1;
         const { run, secrets } = await runInImage(task, runId);
         timings.taskRun = `${(run.ms / 1000).toFixed(1)} s`;
+        // Container start (the daemon's `start` event) → `in_progress` at the backend: the start a
+        // Fargate task adds to the pickup, with the image already on the machine.
+        const events = await docker(
+          [
+            'events',
+            '--since',
+            String(since),
+            '--until',
+            String(Math.ceil(Date.now() / 1000) + 1),
+            '--filter',
+            `container=${container}`,
+            '--filter',
+            'event=start',
+            '--format',
+            '{{.TimeNano}}',
+          ],
+          30_000,
+        );
+        const startedNs = events.stdout.trim().split('\n').filter(Boolean).at(-1);
+        const inProgressAt = w.backend.store
+          .statusHistoryOf(task.id)
+          .find((h) => h.status === 'in_progress')?.at;
+        if (startedNs && inProgressAt) {
+          timings.containerStartToInProgress = `${((Date.parse(inProgressAt) - Number(BigInt(startedNs) / 1_000_000n)) / 1000).toFixed(2)} s`;
+        }
         const lastBody = w.model.requests().at(-1)?.body as { messages?: ChatMessage[] } | undefined;
         const lastResults = (lastBody?.messages ?? [])
           .filter((m) => m.role === 'tool')

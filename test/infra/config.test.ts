@@ -4,6 +4,7 @@ import { validate } from '../../core/config/load.ts';
 import { isAvatarError } from '../../core/errors.ts';
 import {
   CONTEXT_KEYS,
+  DEFAULT_POLL_WAIT_SECONDS,
   PLACEHOLDER_BACKEND_URL,
   egressDomainProblem,
   resolveSettings,
@@ -39,7 +40,7 @@ describe('stack settings', () => {
       capacity: 'FARGATE',
       egressPorts: [443],
       logRetentionDays: 30,
-      pollWaitSeconds: 20,
+      pollWaitSeconds: DEFAULT_POLL_WAIT_SECONDS,
       runsRetentionDays: 90,
       cacheRetentionDays: 30,
       runnerSubnets: 'public',
@@ -122,6 +123,18 @@ describe('stack settings', () => {
       /runnerMemoryMiB: 1024 is not a Fargate size for runnerCpu 1024 \(expected 2048, 3072/,
     );
     expect(errorOf(() => resolveSettings({ ...base, runnerCpu: 3000 }))).toMatch(/runnerCpu/);
+  });
+
+  it('defaults the long-poll window to a short one, and checks it is whole seconds in 0..60', () => {
+    expect(DEFAULT_POLL_WAIT_SECONDS).toBe(2);
+    expect(resolveSettings({ ...base, pollWaitSeconds: 0 }).pollWaitSeconds).toBe(0);
+    expect(resolveSettings({ ...base, pollWaitSeconds: 20 }).pollWaitSeconds).toBe(20);
+    const fromText = (v: string) => settingsFromContext((k) => ({ ...base, pollWaitSeconds: v })[k]);
+    expect(resolveSettings(fromText('5') as NumaAvatarSettings).pollWaitSeconds).toBe(5);
+    for (const bad of [-1, 61, 1.5]) {
+      expect(errorOf(() => resolveSettings({ ...base, pollWaitSeconds: bad }))).toMatch(/pollWaitSeconds/);
+    }
+    expect(errorOf(() => resolveSettings(fromText('two') as NumaAvatarSettings))).toMatch(/pollWaitSeconds/);
   });
 
   it('keeps the long-poll window inside the poller timeout', () => {

@@ -2,6 +2,7 @@
  * Assertions on the synthesized template. Two syntheses for the whole file: the defaults (plus an
  * alarm email), and a variant whose settings arrive as command-line context text.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +13,7 @@ import { validate } from '../../core/config/load.ts';
 import { isAvatarError } from '../../core/errors.ts';
 import { DEFAULT_CONTAINER_CAPABILITIES } from '../../infra/constructs/runner.ts';
 import { createNumaAvatarApp } from '../../infra/create-app.ts';
+import { setSecretsCommand } from '../../infra/stack.ts';
 import {
   FIXTURE_CODE,
   TEST_BACKEND_URL,
@@ -193,44 +195,46 @@ describe('queues', () => {
 });
 
 describe('secrets', () => {
-  it('creates three secrets with no value in the template', () => {
+  it('creates one secret with no value in the template', () => {
     const secrets = resourcesOf(main.json, 'AWS::SecretsManager::Secret');
-    expect(secrets).toHaveLength(3);
+    expect(secrets).toHaveLength(1);
     for (const [, s] of secrets) {
       expect(props(s).SecretString).toBeUndefined();
       expect(props(s).GenerateSecretString).toBeUndefined();
+      expect(props(s).Description).toMatch(/backend_token, git_token, model_api_key/);
     }
     const text = JSON.stringify(main.json);
     expect(text).not.toContain('SecretString"');
     expect(text).not.toContain('GenerateSecretString');
   });
 
-  it('injects them into the runner as ECS secrets, never as plain environment', () => {
+  it('injects its three JSON keys into the runner as ECS secrets, never as plain environment', () => {
+    const [secretId] = one(main.json, 'AWS::SecretsManager::Secret');
     const [, taskDef] = one(main.json, 'AWS::ECS::TaskDefinition');
     const [container] = props(taskDef).ContainerDefinitions as {
       Environment: { Name: string; Value: unknown }[];
       Secrets: { Name: string; ValueFrom: unknown }[];
     }[];
-    const secretIds = resourcesOf(main.json, 'AWS::SecretsManager::Secret').map(([id]) => id);
     const injected = Object.fromEntries(container!.Secrets.map((s) => [s.Name, s.ValueFrom]));
-    expect(Object.keys(injected).sort()).toEqual(['GIT_TOKEN', 'NUMA_API_TOKEN', 'OPENAI_API_KEY']);
-    // Each one names a different secret of this stack.
-    const refs = Object.values(injected).map((v) => (v as { Ref: string }).Ref);
-    expect(new Set(refs).size).toBe(3);
-    for (const ref of refs) expect(secretIds).toContain(ref);
+    // ECS's JSON-key reference: <secret ARN>:<json-key>:<version-stage>:<version-id>.
+    const jsonKey = (key: string) => ({ 'Fn::Join': ['', [refTo(secretId), `:${key}::`]] });
+    expect(injected).toEqual({
+      NUMA_API_TOKEN: jsonKey('backend_token'),
+      GIT_TOKEN: jsonKey('git_token'),
+      OPENAI_API_KEY: jsonKey('model_api_key'),
+    });
     const envNames = container!.Environment.map((e) => e.Name);
     for (const name of Object.keys(injected)) expect(envNames).not.toContain(name);
   });
 
-  it('gives the Lambdas only the backend token secret ARN', () => {
-    const [backendId] = resourcesOf(main.json, 'AWS::SecretsManager::Secret').find(([id]) =>
-      id.includes('BackendToken'),
-    )!;
+  it('gives the Lambdas the secret ARN and the backend token field, no value', () => {
+    const [secretId] = one(main.json, 'AWS::SecretsManager::Secret');
     for (const fn of Object.values(ourFunctions(main.json))) {
       const vars = (props(fn).Environment as { Variables: Record<string, unknown> }).Variables;
-      expect(vars.NUMA_API_TOKEN_SECRET_ARN).toEqual(refTo(backendId));
+      expect(vars.NUMA_API_TOKEN_SECRET_ARN).toEqual(refTo(secretId));
+      expect(vars.NUMA_API_TOKEN_SECRET_FIELD).toBe('backend_token');
       for (const name of Object.keys(vars)) {
-        if (name.endsWith('_SECRET_ARN')) continue;
+        if (name.endsWith('_SECRET_ARN') || name.endsWith('_SECRET_FIELD')) continue;
         expect(name).not.toMatch(/TOKEN|API_KEY|PASSWORD|SECRET/);
       }
     }
@@ -387,13 +391,16 @@ describe('functions', () => {
     }
   });
 
-  it('runs the poller every minute, one at a time, with the configured window', () => {
-    const { Poller } = ourFunctions(main.json);
+  it('runs the poller every minute, one at a time, at 128 MB, with the configured window', () => {
+    const { Poller, Dispatcher, Stopped } = ourFunctions(main.json);
     expect(props(Poller).ReservedConcurrentExecutions).toBe(1);
     expect(props(Poller).Timeout).toBe(60);
+    expect(props(Poller).MemorySize).toBe(128);
+    expect(props(Dispatcher).MemorySize).toBe(256);
+    expect(props(Stopped).MemorySize).toBe(256);
     expect((props(Poller).Environment as { Variables: Record<string, unknown> }).Variables).toMatchObject({
       NUMA_BACKEND_URL: TEST_BACKEND_URL,
-      POLL_WAIT_SECONDS: '20',
+      POLL_WAIT_SECONDS: '2',
       POLL_LIMIT: '50',
       POLL_SAFETY_MARGIN_SECONDS: '15',
       POWERTOOLS_SERVICE_NAME: 'numa-avatar',
@@ -603,7 +610,7 @@ describe('least privilege', () => {
     });
   });
 
-  it('lets the execution role read exactly the three secrets', () => {
+  it('lets the execution role read exactly the one secret', () => {
     const execRole = resourcesOf(main.json, 'AWS::IAM::Role').find(([id]) =>
       id.startsWith('RunnerExecutionRole'),
     )![0];
@@ -611,8 +618,8 @@ describe('least privilege', () => {
       asList(s.Action).includes('secretsmanager:GetSecretValue'),
     )!;
     const secretIds = resourcesOf(main.json, 'AWS::SecretsManager::Secret').map(([id]) => refTo(id));
-    expect(asList(read.Resource as unknown)).toEqual(expect.arrayContaining(secretIds));
-    expect(asList(read.Resource as unknown)).toHaveLength(3);
+    expect(secretIds).toHaveLength(1);
+    expect(asList(read.Resource as unknown)).toEqual(secretIds);
   });
 
   it('allows nobody anything through resource policies beyond EventBridge into the DLQ', () => {
@@ -669,7 +676,12 @@ describe('monitoring', () => {
     expect(duration).toEqual(['p50', 'p90']);
     const lastPoll = byTitle['Last successful poll']!;
     expect(lastPoll.type).toBe('log');
-    expect(lastPoll.properties.query).toMatch(/filter PollSuccess > 0/);
+    // The poller's summary line (functions/poller/handler.ts logs 'poller invocation done' with `polls`).
+    expect(lastPoll.properties.query).toMatch(/filter message = 'poller invocation done' and polls > 0/);
+    const successful = byTitle['Poller invocations that polled successfully (last 5 minutes)']!;
+    expect(metricNames(successful)).toEqual(
+      expect.arrayContaining(['AWS/Lambda/Invocations', 'AWS/Lambda/Errors']),
+    );
   });
 
   it('uses the plan’s namespace and the single dimension service=numa-avatar', () => {
@@ -697,15 +709,52 @@ describe('monitoring', () => {
         { Name: 'QueueName', Value: { 'Fn::GetAtt': [expect.stringContaining('DeadLetter'), 'QueueName'] } },
       ],
     });
-    expect(byId('NoSuccessfulPoll')).toMatchObject({
-      Namespace: 'NumaAvatar',
-      MetricName: 'PollSuccess',
-      Statistic: 'Sum',
-      Period: 300,
+    // Built-in metrics of the poller: its invocations minus its errors (an invocation without a
+    // successful poll fails), under 1 in 5 minutes, or no data at all.
+    const pollerId = resourcesOf(main.json, 'AWS::Lambda::Function').find(
+      ([, f]) => f === ourFunctions(main.json).Poller,
+    )![0];
+    const noPoll = byId('NoSuccessfulPoll') as {
+      Threshold: number;
+      ComparisonOperator: string;
+      TreatMissingData: string;
+      EvaluationPeriods: number;
+      Metrics: {
+        Id: string;
+        Expression?: string;
+        MetricStat?: {
+          Metric: { Namespace: string; MetricName: string; Dimensions: unknown[] };
+          Period: number;
+          Stat: string;
+        };
+      }[];
+    };
+    expect(noPoll).toMatchObject({
       Threshold: 1,
       ComparisonOperator: 'LessThanThreshold',
       TreatMissingData: 'breaching',
+      EvaluationPeriods: 1,
     });
+    const stats = Object.fromEntries(
+      noPoll.Metrics.filter((x) => x.MetricStat).map((x) => [x.Id, x.MetricStat!]),
+    );
+    expect(noPoll.Metrics.find((x) => x.Expression)!.Expression).toBe(
+      'FILL(invocations, 0) - FILL(errors, 0)',
+    );
+    for (const [id, name] of [
+      ['invocations', 'Invocations'],
+      ['errors', 'Errors'],
+    ] as const) {
+      expect(stats[id]).toEqual({
+        Metric: {
+          Namespace: 'AWS/Lambda',
+          MetricName: name,
+          Dimensions: [{ Name: 'FunctionName', Value: refTo(pollerId) }],
+        },
+        Period: 300,
+        Stat: 'Sum',
+      });
+    }
     const pollerFailing = byId('PollerFailing') as {
       Metrics: { Id: string; MetricStat?: { Metric: { MetricName: string } } }[];
     };
@@ -731,6 +780,11 @@ describe('monitoring', () => {
     ).toEqual(['RunnerCrashes', 'RunsDone', 'RunsFailed']);
   });
 
+  it('watches no custom metric that an idle stack would have to emit', () => {
+    // PollSuccess was one: written every minute, billed as a custom metric.
+    expect(JSON.stringify(main.json)).not.toContain('PollSuccess');
+  });
+
   it('subscribes the alarm email when one is given', () => {
     main.template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
@@ -748,9 +802,7 @@ describe('outputs', () => {
       'BucketName',
       'DashboardUrl',
       'RerunCommand',
-      'BackendTokenSecretArn',
-      'GitTokenSecretArn',
-      'ModelKeySecretArn',
+      'SecretArn',
       'SetSecretsCommand',
     ]) {
       expect(outputs, key).toHaveProperty(key);
@@ -762,11 +814,46 @@ describe('outputs', () => {
     expect(flatten(outputs.DashboardUrl!.Value)).toMatch(
       /^https:\/\/\$\{AWS::Region\}\.console\.aws\.amazon\.com\/cloudwatch\/home\?region=\$\{AWS::Region\}#dashboards:name=\$\{Monitoring/,
     );
-    const setSecrets = flatten(outputs.SetSecretsCommand!.Value);
-    for (const env of ['NUMA_API_TOKEN', 'GIT_TOKEN', 'OPENAI_API_KEY']) {
-      expect(setSecrets).toContain(`--secret-string "$${env}"`);
+    for (const gone of ['BackendTokenSecretArn', 'GitTokenSecretArn', 'ModelKeySecretArn']) {
+      expect(outputs).not.toHaveProperty(gone);
     }
-    expect(outputs.BackendTokenSecretArn!.Description).toMatch(/aws secretsmanager put-secret-value/);
+    const [secretId] = one(main.json, 'AWS::SecretsManager::Secret');
+    expect(outputs.SecretArn!.Value).toEqual(refTo(secretId));
+    expect(outputs.SecretArn!.Description).toMatch(/backend_token, git_token, model_api_key/);
+    const setSecrets = flatten(outputs.SetSecretsCommand!.Value);
+    expect(setSecrets).toMatch(
+      new RegExp(
+        `^node -e '[^']+' \\| aws secretsmanager put-secret-value --region \\$\\{AWS::Region\\} --secret-id \\$\\{${secretId}\\} --secret-string file:///dev/stdin$`,
+      ),
+    );
+    // The values come from the environment inside node, never from the shell's command line.
+    expect(setSecrets).not.toContain('$NUMA_API_TOKEN');
+    expect(outputs.SetSecretsCommand!.Description).toMatch(/NUMA_API_TOKEN, GIT_TOKEN, OPENAI_API_KEY/);
+  });
+
+  it("SetSecretsCommand's node script builds the secret's JSON from the environment, and refuses an empty one", () => {
+    const command = setSecretsCommand(
+      'arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf',
+      'us-east-1',
+    );
+    const script = /^node -e '([^']+)' \| /.exec(command)![1]!;
+    const run = (env: Record<string, string>) =>
+      spawnSync(process.execPath, ['-e', script], {
+        env: { PATH: process.env.PATH ?? '', ...env },
+        encoding: 'utf8',
+      });
+    const values = { NUMA_API_TOKEN: 'numa "tok" $x', GIT_TOKEN: 'ghp_value', OPENAI_API_KEY: 'sk-value' };
+    const ok = run(values);
+    expect(ok.status).toBe(0);
+    expect(JSON.parse(ok.stdout)).toEqual({
+      backend_token: values.NUMA_API_TOKEN,
+      git_token: values.GIT_TOKEN,
+      model_api_key: values.OPENAI_API_KEY,
+    });
+    const missing = run({ NUMA_API_TOKEN: 'a', GIT_TOKEN: '', OPENAI_API_KEY: 'c' });
+    expect(missing.status).toBe(1);
+    expect(missing.stdout).toBe('');
+    expect(missing.stderr).toContain('GIT_TOKEN is unset or empty');
   });
 });
 

@@ -87,6 +87,17 @@ test('flaky counter', () => {
 `,
 };
 
+/** Tests that cannot run: they import the build's output (lib/), which nothing here builds. */
+const BROKENKIT: Record<string, string> = {
+  'package.json': JSON.stringify({
+    name: 'brokenkit',
+    type: 'module',
+    scripts: { test: 'node --test test/' },
+  }),
+  'src/math.js': MATH,
+  'test/math.test.js': MATH_TEST.replace('../src/math.js', '../lib/math.js'),
+};
+
 const SECRET = ['gh', 'p_', 'Vq7Lr2Xk9Zt4Wb8Nc1Md5Pf3Gh6Js0Ka2Yx3w'].join('');
 /** No known token format: only the scanner knows it is one (and so the redactor learns it). */
 const PASSWORD = ['Tr0ub4', 'dor&3x', 'Q9zK'].join('');
@@ -155,6 +166,30 @@ const sessions = [
     ],
   },
   {
+    match: 'VERIFY-NORUN',
+    turns: [
+      addSub,
+      call('write_file', {
+        path: 'test/sub.test.js',
+        content:
+          "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { sub } from '../lib/math.js';\n\ntest('sub subtracts', () => {\n  assert.equal(sub(5, 3), 2);\n});\n",
+      }),
+      finish('Add sub(a, b)'),
+    ],
+  },
+  {
+    match: 'VERIFY-UNVERIFIED',
+    turns: [
+      addSub,
+      call('write_file', {
+        path: 'test/sub.test.js',
+        content:
+          "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { sub } from '../lib/math.js';\n\ntest('sub subtracts', () => {\n  assert.equal(sub(5, 3), 2);\n});\n",
+      }),
+      finish('Add sub(a, b)'),
+    ],
+  },
+  {
     match: 'VERIFY-TESTEDIT',
     turns: [
       call('edit_file', {
@@ -179,7 +214,11 @@ describe('runner pipeline: verification', () => {
   beforeAll(async () => {
     world = await createWorld({ model: { turns: [], sessions } });
     const gitRoot = path.join(world.root, 'git');
-    for (const [name, files] of Object.entries({ verifykit: VERIFYKIT, flakykit: FLAKYKIT })) {
+    for (const [name, files] of Object.entries({
+      verifykit: VERIFYKIT,
+      flakykit: FLAKYKIT,
+      brokenkit: BROKENKIT,
+    })) {
       await createBareRepo(gitRoot, name, { files });
       apps[name] = Number(
         world.backend.store.createApplication({ name, git_repo_url: world.git.repoUrl(name), owner: 'test' })
@@ -192,11 +231,12 @@ describe('runner pipeline: verification', () => {
     await world?.close();
   });
 
-  const loaded = () => {
+  const loaded = (extra: Record<string, unknown> = {}) => {
     const config = validate(
       world.configValues({
         tests: { command: 'node --test test/' },
         setup: { commands: ['echo "config step fails" && exit 3'], timeout: 60 },
+        ...extra,
       }),
       'test',
     );
@@ -204,9 +244,10 @@ describe('runner pipeline: verification', () => {
   };
 
   const runOn = async (
-    app: 'verifykit' | 'flakykit',
+    app: 'verifykit' | 'flakykit' | 'brokenkit',
     title: string,
     description = title,
+    extra: Record<string, unknown> = {},
   ): Promise<{
     task: { id: number; code_branch: string };
     result: RunResult;
@@ -217,7 +258,7 @@ describe('runner pipeline: verification', () => {
     const task = { id: Number(t.id), code_branch: String(t.code_branch) };
     const lines: string[] = [];
     const result = await runTask({
-      loaded: loaded(),
+      loaded: loaded(extra),
       taskId: String(task.id),
       logger: silentLogger,
       onLine: (l) => lines.push(l),
@@ -231,6 +272,22 @@ describe('runner pipeline: verification', () => {
     const bare = path.join(world.root, 'git', `${repo}.git`);
     const { stdout } = await promisify(execFile)('git', ['--git-dir', bare, 'show', `${branch}:${file}`]);
     return stdout;
+  };
+
+  /** The branch's tip in one of this test's repositories, or undefined. */
+  const tipOf = async (repo: string, branch: string): Promise<string | undefined> => {
+    const bare = path.join(world.root, 'git', `${repo}.git`);
+    return promisify(execFile)('git', [
+      '--git-dir',
+      bare,
+      'rev-parse',
+      '--verify',
+      '-q',
+      `refs/heads/${branch}`,
+    ]).then(
+      (r) => r.stdout.trim() || undefined,
+      () => undefined,
+    );
   };
 
   const readReport = async (dir: string): Promise<VerificationReport> =>
@@ -382,5 +439,56 @@ describe('runner pipeline: verification', () => {
       edits: [{ file: 'test/math.test.js', change: 'modified', action: 'reverted' }],
     });
     expect(lines.join('\n')).toMatch(/verification: gates: test edits 1 reverted \(test\/math.test.js\)/);
+  });
+
+  it('tests that cannot run (nothing imports) end the task failed with the reason, nothing pushed', async () => {
+    const { task, result, lines, dir } = await runOn('brokenkit', 'VERIFY-NORUN: add sub(a, b)', undefined, {
+      limits: { repair_rounds: 0 },
+    });
+    const log = lines.join('\n');
+    expect(result, log).toMatchObject({ status: 'failed', errorCode: 'TESTS_NOT_RUN' });
+    expect(result.reason).toMatch(
+      /tests could not run: no test passed .*cannot find module '.*lib\/math.js'/,
+    );
+    expect(log).toMatch(/the tests cannot run before the change: .*Nothing counts as a pre-existing failure/);
+    // The agent was told before it started.
+    const first = world.model.requests().find((r) => JSON.stringify(r.body).includes('VERIFY-NORUN'));
+    expect(JSON.stringify(first?.body)).toContain(
+      "The project's tests cannot run as the branch is, before any change",
+    );
+    expect(await tipOf('brokenkit', task.code_branch)).toBeUndefined();
+    const report = await readReport(dir);
+    expect(report.outcome).toBe('tests_not_run');
+    expect(report.runnable.baseline?.runnable).toBe(false);
+    expect(report.failures.pre_existing).toEqual([]);
+  });
+
+  it("with the application's verify.allow_unverified the same task ends done, marked UNVERIFIED", async () => {
+    const { task, result, lines, dir } = await runOn(
+      'brokenkit',
+      'VERIFY-UNVERIFIED: add sub(a, b)',
+      undefined,
+      {
+        limits: { repair_rounds: 0 },
+        applications: { [String(apps.brokenkit)]: { verify: { allow_unverified: true } } },
+      },
+    );
+    const log = lines.join('\n');
+    expect(result, log).toMatchObject({ status: 'done' });
+    expect(result.unverified).toMatch(/^tests could not run: /);
+    expect(log).toMatch(
+      new RegExp(
+        `application ${apps.brokenkit} has its own settings \\(applications\\.${apps.brokenkit}\\): verify`,
+      ),
+    );
+    expect(log).toMatch(/ - summary: .*UNVERIFIED: tests could not run: /);
+    expect(log).toMatch(/ - verification: UNVERIFIED: tests could not run: .*\(verify.allow_unverified\)$/m);
+    expect(await tipOf('brokenkit', task.code_branch)).toMatch(/^[0-9a-f]{40}$/);
+    expect(await showFile('brokenkit', task.code_branch, 'src/math.js')).toContain('export function sub');
+    expect((await readReport(dir)).outcome).toBe('unverified');
+    expect(JSON.parse(await readFile(path.join(dir, 'result.json'), 'utf8'))).toMatchObject({
+      status: 'done',
+      unverified: result.unverified,
+    });
   });
 });

@@ -81,8 +81,10 @@ function inventory(): Record<string, RoleInventory> {
 const BUCKET = '${StorageBucket.Arn}';
 const LAMBDA = 'Allow {"Service":"lambda.amazonaws.com"} sts:AssumeRole';
 const ECS_TASKS = 'Allow {"Service":"ecs-tasks.amazonaws.com"} sts:AssumeRole';
-const BACKEND_TOKEN_READ =
-  'Allow secretsmanager:DescribeSecret,secretsmanager:GetSecretValue on ${SecretsBackendToken}';
+// The stack's one secret holds the backend token, the git token and the model key as JSON
+// (infra/constructs/secrets.ts): IAM cannot narrow a read to one of its keys, so a role that needs
+// the backend token can read the three.
+const SECRET_READ = 'Allow secretsmanager:DescribeSecret,secretsmanager:GetSecretValue on ${SecretsValues}';
 const CLUSTER = '{"ArnEquals":{"ecs:cluster":{"Fn::GetAtt":["RunnerCluster","Arn"]}}}';
 const QUEUE_SEND = 'sqs:GetQueueAttributes,sqs:GetQueueUrl,sqs:SendMessage';
 
@@ -94,7 +96,7 @@ const EXPECTED: Record<string, RoleInventory> = {
       'Allow ecr:BatchCheckLayerAvailability,ecr:BatchGetImage,ecr:GetDownloadUrlForLayer on arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${{"Fn::Sub":"cdk-hnb659fds-container-assets-${AWS::AccountId}-${AWS::Region}"}}',
       'Allow ecr:GetAuthorizationToken on *',
       'Allow logs:CreateLogStream,logs:PutLogEvents on ${RunnerLogs.Arn}',
-      'Allow secretsmanager:DescribeSecret,secretsmanager:GetSecretValue on ${SecretsBackendToken} ${SecretsGitToken} ${SecretsModelKey}',
+      SECRET_READ,
     ].sort(),
   },
   // What the runner's code, and so any command the agent runs in the container, can do with the
@@ -115,7 +117,7 @@ const EXPECTED: Record<string, RoleInventory> = {
       `Allow ${QUEUE_SEND} on \${QueuesDeadLetterQueue.Arn} \${QueuesTaskQueue.Arn}`,
       `Allow s3:GetObject,s3:PutObject on ${BUCKET}/state/*`,
       `Allow s3:ListBucket on ${BUCKET}`,
-      BACKEND_TOKEN_READ,
+      SECRET_READ,
     ].sort(),
   },
   FunctionsDispatcherRole: {
@@ -127,7 +129,7 @@ const EXPECTED: Record<string, RoleInventory> = {
       `Allow ${QUEUE_SEND} on \${QueuesDeadLetterQueue.Arn}`,
       `Allow s3:DeleteObject,s3:GetObject,s3:PutObject on ${BUCKET}/dispatch/*`,
       `Allow s3:ListBucket on ${BUCKET}`,
-      BACKEND_TOKEN_READ,
+      SECRET_READ,
       `Allow ecs:RunTask on arn:\${AWS::Partition}:ecs:\${AWS::Region}:\${AWS::AccountId}:task-definition/numa-avatar-runner:* if ${CLUSTER}`,
       'Allow iam:PassRole on ${RunnerExecutionRole.Arn} ${RunnerTaskRole.Arn} if {"StringEquals":{"iam:PassedToService":"ecs-tasks.amazonaws.com"}}',
       `Allow ecs:DescribeTasks on arn:\${AWS::Partition}:ecs:\${AWS::Region}:\${AWS::AccountId}:task/\${RunnerCluster}/* if ${CLUSTER}`,
@@ -143,7 +145,7 @@ const EXPECTED: Record<string, RoleInventory> = {
       `Allow s3:GetObject,s3:PutObject on ${BUCKET}/stopped/*`,
       `Allow s3:GetObject on ${BUCKET}/runs/*`,
       `Allow s3:ListBucket on ${BUCKET}`,
-      BACKEND_TOKEN_READ,
+      SECRET_READ,
     ].sort(),
   },
 };

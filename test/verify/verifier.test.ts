@@ -23,6 +23,7 @@ const CONFIG: VerifyConfig = {
   gates: { lint: true, secrets: 'block', test_edits: 'revert', dangerous: 'report' },
   tests: { flaky_reruns: 1 },
   limits: { test_timeout: 60, command_timeout: 60 },
+  verify: { allow_unverified: false },
 };
 
 const FAKE_ESLINT = `#!/bin/sh
@@ -166,14 +167,37 @@ describe('Verifier', () => {
     expect(v.reportLines().at(-1)).toMatch(/test edits 1 flagged \(test\/a.test.js\)/);
   });
 
-  it('a repository without tests still gets the gates; the report says there are no tests', async () => {
+  it('a repository without tests is never green: the change fails, or goes on unverified (with the gates) when allowed', async () => {
     await rm(path.join(dir, 'package.json'));
     const v = await verifier();
     expect(v.report.test_command).toBeNull();
     await writeFile(path.join(dir, 'src/a.js'), 'export const a = 2;\n');
-    expect(await v.verifyChange()).toBeUndefined();
-    expect(v.reportLines()[0]).toBe('verification: tests: none (no test command configured or detected)');
-    expect(v.summaryText()).toBe('no tests');
+    const problem = await v.verifyChange();
+    expect(problem).toMatchObject({ kind: 'unrunnable', repairable: false });
+    expect(isAvatarError(problem?.error, 'TESTS_NOT_RUN')).toBe(true);
+    expect(problem?.error.message).toBe(
+      'tests could not run: no test command detected and none configured (tests.command)',
+    );
+    expect(v.report.outcome).toBe('tests_not_run');
+
+    const allowed = await verifier({ verify: { allow_unverified: true } });
+    await writeFile(path.join(dir, 'src/a.js'), 'export const a = 2;\n// BAD\n');
+    // The gates still run (eslint finds BAD): unverified is about the tests only.
+    expect((await allowed.verifyChange())?.kind).toBe('gates');
+    await writeFile(path.join(dir, 'src/a.js'), 'export const a = 2;\n');
+    expect(await allowed.verifyChange()).toBeUndefined();
+    expect(allowed.report.unverified).toBe(
+      'tests could not run: no test command detected and none configured (tests.command)',
+    );
+    expect(allowed.reportLines()[0]).toBe(
+      'verification: tests: none (no test command configured or detected)',
+    );
+    expect(allowed.reportLines().at(-1)).toMatch(
+      /^verification: UNVERIFIED: tests could not run: no test command/,
+    );
+    expect(allowed.summaryText()).toMatch(/^UNVERIFIED: tests could not run/);
+    await allowed.beforeCommit();
+    expect(allowed.report.outcome).toBe('unverified');
   });
 
   it('saves the report after each phase', async () => {

@@ -17,6 +17,8 @@ export interface RawTestRun {
   output: string;
   durationMs: number;
   timedOut?: boolean;
+  /** The install step failed, so the tests did not run: its command and exit code. */
+  setupFailed?: { command: string; exitCode: number | null };
 }
 
 export interface TestRunSummary {

@@ -58,8 +58,18 @@ export interface VerificationReport {
     /** Changed files that cannot be committed: links out of the repository, files over limits.max_file_bytes, hard links. */
     files: { max_file_bytes: number; findings: UnsafeFileFinding[] } | null;
   };
+  /**
+   * Whether the tests could run: before the change (baseline) and after it. `why` says what
+   * stopped them (verify/runnable.ts).
+   */
+  runnable: {
+    baseline: { runnable: boolean; why?: string } | null;
+    after: { runnable: boolean; why?: string } | null;
+  };
+  /** Set when the change was committed although the tests could not run (verify.allow_unverified). */
+  unverified: string | null;
   /** passed: the change may be committed; otherwise why not. */
-  outcome: 'pending' | 'passed' | 'tests_failed' | 'gate_blocked';
+  outcome: 'pending' | 'passed' | 'unverified' | 'tests_failed' | 'tests_not_run' | 'gate_blocked';
 }
 
 export function emptyReport(): VerificationReport {
@@ -73,6 +83,8 @@ export function emptyReport(): VerificationReport {
     failures: { new: [], pre_existing: [], flaky: [] },
     repair_rounds: 0,
     gates: { syntax: null, lint: null, secrets: null, dangerous: null, test_edits: null, files: null },
+    runnable: { baseline: null, after: null },
+    unverified: null,
     outcome: 'pending',
   };
 }
@@ -94,11 +106,17 @@ export function formatCounts(r: TestRunReport): string {
 /** The report as task-log lines (the end-of-run summary). */
 export function reportLines(r: VerificationReport): string[] {
   const lines: string[] = [];
+  const cannot = (v: { runnable: boolean; why?: string } | null) =>
+    v && !v.runnable ? ` (the tests could not run: ${v.why})` : '';
   if (r.test_command === null) {
     lines.push('verification: tests: none (no test command configured or detected)');
   } else {
-    lines.push(`verification: tests before (baseline): ${r.baseline ? formatCounts(r.baseline) : 'not run'}`);
-    lines.push(`verification: tests after: ${r.after ? formatCounts(r.after) : 'not run'}`);
+    lines.push(
+      `verification: tests before (baseline): ${r.baseline ? formatCounts(r.baseline) : 'not run'}${cannot(r.runnable.baseline)}`,
+    );
+    lines.push(
+      `verification: tests after: ${r.after ? formatCounts(r.after) : 'not run'}${cannot(r.runnable.after)}`,
+    );
     const names = (xs: FailureReport[]) => nameList(xs.map((x) => x.name));
     lines.push(`verification: new failures: ${names(r.failures.new)}`);
     lines.push(
@@ -107,6 +125,7 @@ export function reportLines(r: VerificationReport): string[] {
     lines.push(`verification: flaky (failed, then passed on a re-run): ${names(r.failures.flaky)}`);
   }
   lines.push(`verification: gates: ${gateSummary(r)}`);
+  if (r.unverified) lines.push(`verification: UNVERIFIED: ${r.unverified} (verify.allow_unverified)`);
   return lines;
 }
 

@@ -37,6 +37,7 @@ import {
 } from './gates/unsafe-files.ts';
 import { emptyReport, nameList, reportLines, type TestRunReport, type VerificationReport } from './report.ts';
 import type { TestCase } from './results/index.ts';
+import { judgeRunnability, type Runnability } from './runnable.ts';
 import { runSetupSteps } from './setup.ts';
 import type { Sandbox } from '../sandbox/types.ts';
 
@@ -50,6 +51,8 @@ export interface VerifyConfig {
     dangerous: 'report' | 'off';
   };
   tests: { flaky_reruns: number };
+  /** allow_unverified: a change whose tests cannot run may still be committed, marked unverified. */
+  verify: { allow_unverified: boolean };
   /** max_file_bytes: the largest file a change may commit (default DEFAULT_MAX_FILE_BYTES, 10 MiB). */
   limits: { test_timeout: number; command_timeout: number; max_file_bytes?: number };
 }
@@ -87,6 +90,8 @@ export interface VerifierOptions {
 export interface TestCheck {
   /** Undefined when there is no test command. */
   summary?: TestRunSummary;
+  /** Why the tests could not run (no command, the install failed, nothing collected or passed). */
+  unrunnable?: string;
   newFailures: TestCase[];
   preExisting: TestCase[];
   flaky: TestCase[];
@@ -94,7 +99,10 @@ export interface TestCheck {
 
 /** What stops the change from being committed as it is: the agent gets `request` in a repair round. */
 export interface VerificationProblem {
-  kind: 'tests' | 'gates';
+  /** unrunnable: the tests cannot run at all, so the change cannot be verified. */
+  kind: 'tests' | 'gates' | 'unrunnable';
+  /** Whether a repair round can fix it (false: no test command to run). */
+  repairable: boolean;
   /** One line for the logs ("2 new test failure(s): a, b"). */
   summary: string;
   /** What the agent's repair() gets: the problems named, with their output. */
@@ -109,6 +117,9 @@ const FILE_PROBLEMS: Record<UnsafeFileFinding['kind'], string> = {
   hard_link: 'hard link',
 };
 
+/** Why there is nothing to verify with when no test command is configured or detected. */
+export const NO_TEST_COMMAND = 'no test command detected and none configured (tests.command)';
+
 const MAX_DETAILS_PER_FAILURE = 2500;
 const MAX_REQUEST_CHARS = 10_000;
 
@@ -116,6 +127,8 @@ export class Verifier {
   readonly report: VerificationReport = emptyReport();
   private originals: TestFileOriginals | undefined;
   private baselineRun: TestRunSummary | undefined;
+  /** Whether the baseline showed tests that can run (its failures are pre-existing only then). */
+  private baselineRunnability: Runnability | undefined;
   private installed = false;
   private readonly reverted = new Set<string>();
   private readonly checker: SyntaxChecker | null;
@@ -148,17 +161,84 @@ export class Verifier {
 
   /** The tests on the untouched branch: what fails here is pre-existing. */
   async baseline(): Promise<void> {
-    if (!this.opts.detected) return;
+    if (!this.opts.detected) {
+      this.report.runnable.baseline = { runnable: false, why: NO_TEST_COMMAND };
+      await this.save();
+      return;
+    }
     this.step('running the baseline tests');
-    const run = await this.runTests();
+    let run = await this.runTests();
+    let verdict = this.judge(run);
+    if (!verdict.runnable && run.setupFailed) {
+      // An install can fail for a passing reason (a registry's hiccup): once more before giving up.
+      this.opts.log(`the tests cannot run before the change: ${verdict.why}; running the install step again`);
+      run = await this.runTests();
+      verdict = this.judge(run);
+    }
     this.baselineRun = summarizeRun(run, this.opts.repoDir);
+    this.baselineRunnability = verdict;
     this.report.baseline = runReport(this.baselineRun);
+    this.report.runnable.baseline = { runnable: verdict.runnable, why: verdict.why };
     const failed = this.baselineRun.failures.map((f) => f.name);
     this.opts.log(
       `baseline (tests before the change): ${this.baselineRun.counts.passed} passed, ${this.baselineRun.counts.failed} failed` +
         (failed.length ? `; failing already: ${nameList(failed)}` : ''),
     );
+    if (!verdict.runnable) {
+      this.opts.log(
+        `the tests cannot run before the change: ${verdict.why}. Nothing counts as a pre-existing failure; ` +
+          'the agent gets the error to make them run, and the change is not verified until they do',
+      );
+    }
+    for (const w of verdict.warnings) this.opts.log(`warning: beside the passing tests: ${w}`);
     await this.save();
+  }
+
+  /**
+   * What the agent is told before it starts when the tests cannot run on the untouched branch
+   * (undefined when they can, or when there is no test command: nothing to make run).
+   */
+  environmentProblem(): string | undefined {
+    const v = this.baselineRunnability;
+    if (!v || v.runnable || !this.baselineRun) return undefined;
+    return [
+      `The project's tests cannot run as the branch is, before any change: ${v.why}.`,
+      `The test command is \`${this.baselineRun.command}\`${this.opts.installCommand ? `, after the install step \`${this.opts.installCommand}\`` : ''}.`,
+      'Make them run as part of your work (a missing import path, a test configuration, a dependency the project declares but does not install): your change is verified only by tests that run, and a change whose tests cannot run is not pushed.',
+      'Commands you run have no network; the install step does (the package registries).',
+      '',
+      'End of its output:',
+      tail(this.baselineRun.output, 3000),
+    ].join('\n');
+  }
+
+  /** Whether a change whose tests cannot run may still be committed (verify.allow_unverified). */
+  get allowUnverified(): boolean {
+    return this.opts.config.verify.allow_unverified;
+  }
+
+  /** The change is committed although its tests could not run: said in the report and the summary. */
+  async markUnverified(why: string): Promise<void> {
+    this.report.unverified = `tests could not run: ${why}`;
+    this.report.outcome = 'unverified';
+    this.opts.log(
+      `UNVERIFIED: the tests could not run (${why}); verify.allow_unverified is true, so the change goes on untested`,
+    );
+    await this.save();
+  }
+
+  private judge(run: RawTestRun, strict = true): Runnability {
+    return judgeRunnability(summarizeRun(run, this.opts.repoDir), {
+      setupFailed: run.setupFailed,
+      timeoutSeconds: this.opts.config.limits.test_timeout,
+      strict,
+      cwd: this.opts.repoDir,
+    });
+  }
+
+  /** The baseline the failures after the change are compared with: only one whose tests ran. */
+  private usableBaseline(): TestRunSummary | undefined {
+    return this.baselineRunnability?.runnable ? this.baselineRun : undefined;
   }
 
   /** One run of the test command, with the install step first (once, until it succeeds). */
@@ -186,7 +266,13 @@ export class Verifier {
         network: 'setup',
       });
       this.opts.log(`setup \`${install}\`: exit ${s.exitCode ?? 'none'} in ${s.durationMs} ms`);
-      if (!s.passed) return { ...s, output: `setup command failed: ${install}\n${s.output}` };
+      if (!s.passed) {
+        return {
+          ...s,
+          output: `setup command failed: ${install}\n${s.output}`,
+          setupFailed: { command: install, exitCode: s.exitCode },
+        };
+      }
       this.installed = true;
     }
     const r = await runTestCommand({
@@ -213,11 +299,9 @@ export class Verifier {
       output: raw.output,
       durationMs: raw.durationMs,
     };
-    if (raw.passed || !this.baselineRun) return result;
-    const { suspects, preExisting } = classifyAgainstBaseline(
-      this.baselineRun,
-      summarizeRun(raw, this.opts.repoDir),
-    );
+    const baseline = this.usableBaseline();
+    if (raw.passed || !baseline) return result;
+    const { suspects, preExisting } = classifyAgainstBaseline(baseline, summarizeRun(raw, this.opts.repoDir));
     if (preExisting.length === 0) return result;
     const note =
       `\n\n[numa-avatar] ${preExisting.length} of the failing tests failed before your change too ` +
@@ -232,30 +316,60 @@ export class Verifier {
    * After the agent finished: reviews test edits, runs and classifies the tests, runs the syntax
    * and lint gates. Returns what must be repaired, or undefined when the change may be committed.
    */
-  async verifyChange(): Promise<VerificationProblem | undefined> {
+  async verifyChange(opts: { canRepair?: boolean } = {}): Promise<VerificationProblem | undefined> {
     let changed = await this.opts.git.changedFiles(this.opts.repoDir);
     const edits = await this.reviewTestEdits(changed);
     if (edits.some((e) => e.action === 'reverted'))
       changed = await this.opts.git.changedFiles(this.opts.repoDir);
 
     const check = await this.checkTests();
+    if (check.unrunnable !== undefined) {
+      const problem = this.unrunnableProblem(check);
+      // Repairable while rounds are left; after that (or with nothing to repair) the run fails,
+      // unless an unverified change is allowed: then it goes on to the gates, marked so.
+      if ((problem.repairable && opts.canRepair !== false) || !this.allowUnverified) {
+        this.report.outcome = 'tests_not_run';
+        await this.save();
+        return problem;
+      }
+      await this.markUnverified(check.unrunnable);
+    }
     if (check.newFailures.length > 0) {
       this.report.outcome = 'tests_failed';
       await this.save();
       return this.testProblem(check);
     }
     const gates = await this.checkGates(changed);
-    this.report.outcome = gates ? 'gate_blocked' : 'pending';
+    this.report.outcome = gates ? 'gate_blocked' : this.report.unverified ? 'unverified' : 'pending';
     await this.save();
     return gates;
   }
 
   /** Runs the tests and sorts the failures (pre-existing, then re-runs for flaky ones). */
   async checkTests(): Promise<TestCheck> {
-    if (!this.opts.detected) return { newFailures: [], preExisting: [], flaky: [] };
+    if (!this.opts.detected) {
+      this.report.runnable.after = { runnable: false, why: NO_TEST_COMMAND };
+      return { newFailures: [], preExisting: [], flaky: [], unrunnable: NO_TEST_COMMAND };
+    }
     this.step('running the tests');
-    const summary = summarizeRun(await this.runTests(), this.opts.repoDir);
-    const { suspects, preExisting } = classifyAgainstBaseline(this.baselineRun, summary);
+    const raw = await this.runTests();
+    const summary = summarizeRun(raw, this.opts.repoDir);
+    // After a baseline whose tests ran, whatever fails is the change's (an install it broke
+    // included). After one whose tests could not run, the change must first make them run.
+    const verdict = this.baselineRunnability?.runnable
+      ? { runnable: true, warnings: [] }
+      : this.judge(raw, false);
+    this.report.runnable.after = { runnable: verdict.runnable, why: verdict.why };
+    if (!verdict.runnable) {
+      this.report.after = runReport(summary);
+      this.opts.log(
+        `tests after the change: ${summary.counts.passed} passed, ${summary.counts.failed} failed; the tests could not run: ${verdict.why}`,
+      );
+      await this.save();
+      return { summary, newFailures: [], preExisting: [], flaky: [], unrunnable: verdict.why };
+    }
+    for (const w of verdict.warnings) this.opts.log(`warning: beside the passing tests: ${w}`);
+    const { suspects, preExisting } = classifyAgainstBaseline(this.usableBaseline(), summary);
     let newFailures = suspects;
     const flaky: TestCase[] = [];
     for (let i = 0; i < this.opts.config.tests.flaky_reruns && newFailures.length > 0; i++) {
@@ -416,6 +530,7 @@ export class Verifier {
     const summary = `quality gates failed: ${summaries.join(', ')}`;
     return {
       kind: 'gates',
+      repairable: true,
       summary,
       request: {
         passed: false,
@@ -501,7 +616,7 @@ export class Verifier {
         `the change adds what looks like a secret, so it is not pushed (gates.secrets = block): ${where}`,
       );
     }
-    this.report.outcome = 'passed';
+    this.report.outcome = this.report.unverified ? 'unverified' : 'passed';
     await this.save();
   }
 
@@ -521,6 +636,7 @@ export class Verifier {
   /** "tests 4 → 5 passed, 1 pre-existing failure" for the one-line run summary. */
   summaryText(): string {
     const r = this.report;
+    if (r.unverified) return `UNVERIFIED: ${r.unverified}`;
     if (!r.test_command) return 'no tests';
     const before = r.baseline ? `${r.baseline.counts.passed} passed/${r.baseline.counts.failed} failed` : '?';
     const after = r.after ? `${r.after.counts.passed} passed/${r.after.counts.failed} failed` : '?';
@@ -538,6 +654,32 @@ export class Verifier {
     } catch (err) {
       this.opts.log(`could not save the verification report: ${describeError(err)}`);
     }
+  }
+
+  private unrunnableProblem(check: TestCheck): VerificationProblem {
+    const why = check.unrunnable!;
+    const s = check.summary;
+    const summary = `the tests could not run: ${why}`;
+    return {
+      kind: 'unrunnable',
+      repairable: s !== undefined,
+      summary,
+      request: {
+        passed: false,
+        command: s?.command ?? '(no test command)',
+        exitCode: s?.exitCode ?? null,
+        durationMs: s?.durationMs ?? 0,
+        output: cap(
+          [
+            `The project's tests could not run after your change: ${why}.`,
+            'A change is verified only by tests that run. Make them run (a missing import path, a test configuration, a dependency the project declares), then run the tests and call finish.',
+            ...(s ? ['', 'End of the test output:', tail(s.output, 5000)] : []),
+          ].join('\n'),
+          MAX_REQUEST_CHARS,
+        ),
+      },
+      error: new AvatarError('TESTS_NOT_RUN', `tests could not run: ${why}`),
+    };
   }
 
   private testProblem(check: TestCheck): VerificationProblem {
@@ -575,6 +717,7 @@ export class Verifier {
     }
     return {
       kind: 'tests',
+      repairable: true,
       summary,
       request: {
         passed: false,
