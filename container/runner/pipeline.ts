@@ -28,6 +28,7 @@ import { prepareIntro } from './context/intro.ts';
 import { Snapshots } from './snapshot.ts';
 import type { TaskLog } from './task-log.ts';
 import { detectTestCommand } from './testing/detect.ts';
+import { DepsCache } from './verify/deps-cache.ts';
 import { Verifier } from './verify/index.ts';
 import type { Sandbox } from './sandbox/types.ts';
 import { guardGitDir, recordGitDir } from './sandbox/git-dir.ts';
@@ -261,6 +262,9 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       // The project's own commands (setup, tests, gates) get no secret, by name or by value.
       env: scrubAgentEnv(process.env, deps.redactor, { CI: 'true' }),
       sandbox,
+      depsCache: appConfig.tests.dependency_cache
+        ? { cache: new DepsCache({ blobs: deps.blobs }), repoUrl }
+        : undefined,
       log,
       step: (name) => {
         state.step = name;

@@ -281,6 +281,8 @@ export const configSchema = z.strictObject({
       command: z.string().min(1).optional(),
       setup: z.string().min(1).optional(),
       flaky_reruns: z.number().int().min(0).max(5).default(1),
+      // Keep what the install step downloads per repository and lockfiles (the code cache's store).
+      dependency_cache: z.boolean().default(true),
     })
     .prefault({}),
   setup: z
@@ -306,6 +308,7 @@ export const configSchema = z.strictObject({
             command: z.string().min(1).optional(),
             setup: z.string().min(1).optional(),
             flaky_reruns: z.number().int().min(0).max(5).optional(),
+            dependency_cache: z.boolean().optional(),
           })
           .optional(),
         setup: z

@@ -120,7 +120,7 @@ describe('loadConfig: defaults and the file', () => {
       failed: 'failed',
       blocked: 'blocked',
     });
-    expect(c.tests).toEqual({ flaky_reruns: 1 });
+    expect(c.tests).toEqual({ flaky_reruns: 1, dependency_cache: true });
     expect(c.setup).toEqual({ commands: [], timeout: 600 });
     expect(c.gates).toEqual({ lint: true, secrets: 'block', test_edits: 'revert', dangerous: 'report' });
     expect(c.limits.repair_rounds).toBe(3);
@@ -131,7 +131,7 @@ describe('loadConfig: defaults and the file', () => {
   it('a file with only comments is an empty config too, and so is a section whose keys are commented out', async () => {
     const file = await writeYaml('config.yaml', '# nothing here\ntests:\n  # command: npm test\n');
     const { config } = await loadConfig({ file, env: {}, cwd: dir });
-    expect(config.tests).toEqual({ flaky_reruns: 1 });
+    expect(config.tests).toEqual({ flaky_reruns: 1, dependency_cache: true });
     expect(config.backend.url).toBe('http://localhost:7301');
   });
 
@@ -582,7 +582,7 @@ describe('applications', () => {
       );
       const { config } = await loadConfig({ file, env: {}, cwd: dir });
       const own = configForApplication(config, 42);
-      expect(own.tests).toEqual({ command: 'make check', flaky_reruns: 2 });
+      expect(own.tests).toEqual({ command: 'make check', flaky_reruns: 2, dependency_cache: true });
       expect(own.verify.allow_unverified).toBe(true);
       expect(configForApplication(config, 7)).toBe(config);
       expect(config.verify.allow_unverified).toBe(false);

@@ -64,6 +64,9 @@ const SYSTEM_DIRS = ['/usr', '/etc', '/opt'];
 export class Bubblewrap implements Sandbox {
   readonly mode = 'namespaces' as const;
   readonly description: string;
+  get homeDir(): string {
+    return this.opts.homeDir;
+  }
   private readonly fixed: string[];
   private readonly bwrap: string;
 

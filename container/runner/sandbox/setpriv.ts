@@ -201,6 +201,9 @@ export interface SetprivOptions {
 export class SetprivUser implements Sandbox {
   readonly mode = 'user' as const;
   readonly description: string;
+  get homeDir(): string {
+    return this.opts.homeDir;
+  }
   private readonly setpriv: string;
 
   constructor(private readonly opts: SetprivOptions) {

@@ -32,6 +32,11 @@ export interface Sandbox {
   readonly mode: SandboxMode;
   /** One line for the task log: which sandbox runs and what it allows. */
   readonly description: string;
+  /**
+   * The runner's path of the folder that is the commands' HOME (private to the run), or
+   * undefined when the commands get the runner's own (unsandboxed).
+   */
+  readonly homeDir?: string;
   /** What to spawn for a command. */
   prepare(cmd: SandboxCommand): SandboxSpawn;
   /** After a command ends: stops every process it started, wherever they went (setsid included). */

@@ -37,6 +37,7 @@ import {
 } from './gates/unsafe-files.ts';
 import { emptyReport, nameList, reportLines, type TestRunReport, type VerificationReport } from './report.ts';
 import type { TestCase } from './results/index.ts';
+import type { DepsCache } from './deps-cache.ts';
 import { judgeRunnability, type Runnability } from './runnable.ts';
 import { runSetupSteps } from './setup.ts';
 import type { Sandbox } from '../sandbox/types.ts';
@@ -85,6 +86,8 @@ export interface VerifierOptions {
   lintDetect?: DetectLintOptions;
   /** Where setup, tests and gates run (default: unsandboxed). */
   sandbox?: Sandbox;
+  /** What the install step downloads, kept per repository and lockfiles (deps-cache.ts). */
+  depsCache?: { cache: DepsCache; repoUrl: string };
 }
 
 export interface TestCheck {
@@ -130,6 +133,11 @@ export class Verifier {
   /** Whether the baseline showed tests that can run (its failures are pre-existing only then). */
   private baselineRunnability: Runnability | undefined;
   private installed = false;
+  /** The dependency cache was looked up (once, before the first install). */
+  private depsLookedUp = false;
+  private depsRestored = false;
+  /** The baseline is running: an install now is before the agent started. */
+  private inBaseline = false;
   private readonly reverted = new Set<string>();
   private readonly checker: SyntaxChecker | null;
 
@@ -167,12 +175,23 @@ export class Verifier {
       return;
     }
     this.step('running the baseline tests');
-    let run = await this.runTests();
+    this.inBaseline = true;
+    let run: RawTestRun;
+    try {
+      run = await this.runTests();
+    } finally {
+      this.inBaseline = false;
+    }
     let verdict = this.judge(run);
     if (!verdict.runnable && run.setupFailed) {
       // An install can fail for a passing reason (a registry's hiccup): once more before giving up.
       this.opts.log(`the tests cannot run before the change: ${verdict.why}; running the install step again`);
-      run = await this.runTests();
+      this.inBaseline = true;
+      try {
+        run = await this.runTests();
+      } finally {
+        this.inBaseline = false;
+      }
       verdict = this.judge(run);
     }
     this.baselineRun = summarizeRun(run, this.opts.repoDir);
@@ -236,6 +255,23 @@ export class Verifier {
     });
   }
 
+  private depsContext(installCommand: string) {
+    const d = this.opts.depsCache;
+    if (!d || !this.opts.sandbox) return undefined;
+    return {
+      cache: d.cache,
+      ctx: {
+        repoUrl: d.repoUrl,
+        repoDir: this.opts.repoDir,
+        installCommand,
+        sandbox: this.opts.sandbox,
+        env: this.opts.env,
+        log: this.opts.log,
+        signal: this.opts.signal,
+      },
+    };
+  }
+
   /** The baseline the failures after the change are compared with: only one whose tests ran. */
   private usableBaseline(): TestRunSummary | undefined {
     return this.baselineRunnability?.runnable ? this.baselineRun : undefined;
@@ -256,6 +292,11 @@ export class Verifier {
     const timeoutMs = this.opts.config.limits.test_timeout * 1000;
     const install = this.opts.installCommand;
     if (install && !this.installed) {
+      const deps = this.depsContext(install);
+      if (deps && !this.depsLookedUp) {
+        this.depsLookedUp = true;
+        this.depsRestored = await deps.cache.restore(deps.ctx);
+      }
       const s = await runTestCommand({
         command: install,
         cwd: this.opts.repoDir,
@@ -274,6 +315,8 @@ export class Verifier {
         };
       }
       this.installed = true;
+      // Kept only from an install before the agent started, and only when it was not restored.
+      if (deps && this.inBaseline && !this.depsRestored) await deps.cache.save(deps.ctx);
     }
     const r = await runTestCommand({
       command: detected.command,
