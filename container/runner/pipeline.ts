@@ -275,6 +275,15 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     await verify.prepare();
     await verify.setup();
     await verify.baseline();
+    // What the setup steps, the install and the baseline tests left in the work tree (build
+    // output, egg-info, a lockfile an install rewrote) is theirs, not the change's: never committed.
+    const madeBySetup = new Set(await git.changedFiles(repoDir));
+    if (madeBySetup.size > 0) {
+      log(
+        `the setup and the baseline tests left ${madeBySetup.size} path(s) that git does not ignore; ` +
+          `they are not committed: ${[...madeBySetup].slice(0, 10).join(', ')}${madeBySetup.size > 10 ? ', …' : ''}`,
+      );
+    }
     const runTests = () => verify.runTestsForAgent();
 
     state.step = 'reading the task and the project';
@@ -333,9 +342,12 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
     await verify.beforeCommit();
 
     state.step = 'committing';
-    const changed = await git.changedFiles(repoDir);
+    const changed = (await git.changedFiles(repoDir)).filter((p) => !madeBySetup.has(p));
     if (changed.length === 0)
-      throw new AvatarError('NO_CHANGES', 'the agent finished without changing any file');
+      throw new AvatarError(
+        'NO_CHANGES',
+        `the agent finished without changing any file${madeBySetup.size ? ' (besides what the setup made)' : ''}`,
+      );
     const commitMessage = outcome.commitMessage.trim() || `${task.title} (task ${task.id})`;
     const author = commitIdentity(config);
     let commit = await git.commit(repoDir, { message: commitMessage, author, paths: changed });

@@ -23,6 +23,8 @@ const statusName = (def: string) =>
 export const DEFAULT_NETWORK_ALLOW = [
   'registry.npmjs.org',
   'registry.yarnpkg.com',
+  // Yarn 2+ itself, as corepack downloads it.
+  'repo.yarnpkg.com',
   'pypi.org',
   'files.pythonhosted.org',
   'crates.io',

@@ -126,6 +126,7 @@ const sessions = [
     ],
   },
   { match: 'VERIFY-FLAKY', turns: [addSub, finish('Add sub(a, b)')] },
+  { match: 'VERIFY-ARTIFACT', turns: [addSub, finish('Add sub(a, b)')] },
   {
     match: 'VERIFY-NEWFAIL',
     turns: [
@@ -490,5 +491,19 @@ describe('runner pipeline: verification', () => {
       status: 'done',
       unverified: result.unverified,
     });
+  });
+
+  it('what the setup made in the work tree is never committed, only the change', async () => {
+    const { task, result, lines } = await runOn('verifykit', 'VERIFY-ARTIFACT: add sub(a, b)', undefined, {
+      setup: { commands: ['echo made > setup-artifact.txt'], timeout: 60 },
+    });
+    const log = lines.join('\n');
+    expect(result, log).toMatchObject({ status: 'done' });
+    expect(log).toMatch(
+      /the setup and the baseline tests left 1 path\(s\) that git does not ignore; they are not committed: setup-artifact.txt/,
+    );
+    expect(await showFile('verifykit', task.code_branch, 'src/math.js')).toContain('export function sub');
+    await expect(showFile('verifykit', task.code_branch, 'setup-artifact.txt')).rejects.toThrow();
+    expect(log).toMatch(/committed [0-9a-f]{12}: Add sub\(a, b\) \(1 file\(s\)\)/);
   });
 });

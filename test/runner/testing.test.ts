@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { detectTestCommand, hasMakeTarget } from '../../container/runner/testing/detect.ts';
+import { detectNode } from '../../container/runner/testing/ecosystems/node.ts';
 import { TailBuffer, runTestCommand } from '../../container/runner/testing/run.ts';
 
 let dir: string;
@@ -50,13 +51,16 @@ describe('detectTestCommand', () => {
     });
   });
 
-  it('npm: dependencies without node_modules need npm ci (lockfile) or npm install', async () => {
+  it('npm: dependencies without node_modules need npm ci (lockfile) or npm install, dev ones included', async () => {
     await repo({ 'package.json': pkg({ scripts: { test: 'jest' }, devDependencies: { jest: '^29' } }) });
-    expect(await detectTestCommand(dir)).toMatchObject({ command: 'npm test', setup: 'npm install' });
+    expect(await detectTestCommand(dir)).toMatchObject({
+      command: 'npm test',
+      setup: 'npm install --include=dev',
+    });
     await repo({ 'package-lock.json': '{}' });
     expect(await detectTestCommand(dir)).toEqual({
       command: 'npm test',
-      setup: 'npm ci',
+      setup: 'npm ci --include=dev',
       source: 'package.json scripts.test (npm, package-lock.json)',
     });
     await fs.mkdir(path.join(dir, 'node_modules'));
@@ -68,33 +72,38 @@ describe('detectTestCommand', () => {
     expect(await detectTestCommand(dir)).toBeUndefined();
     // ...and the next detector gets its turn
     await repo({ 'go.mod': 'module example.com/x\n' });
-    expect(await detectTestCommand(dir)).toEqual({ command: 'go test ./...', source: 'go.mod' });
+    expect(await detectTestCommand(dir)).toEqual({ command: 'go test -v ./...', source: 'go.mod' });
   });
 
-  it('yarn and pnpm by lockfile, with their frozen installs', async () => {
+  it('yarn and pnpm by lockfile, with their frozen installs, dev dependencies included', async () => {
+    // Both on PATH (whatever this machine has: ecosystems/node.ts takes the lookup as an option).
+    const onPath = async () => true;
     await repo({
       'package.json': pkg({ scripts: { test: 'mocha' }, dependencies: { chai: '^4' } }),
       'yarn.lock': '',
     });
-    expect(await detectTestCommand(dir)).toEqual({
+    expect(await detectNode(dir, { onPath })).toEqual({
       command: 'yarn test',
-      setup: 'yarn install --frozen-lockfile',
+      setup: 'yarn install --frozen-lockfile --production=false',
       source: 'package.json scripts.test (yarn, yarn.lock)',
     });
     await repo({ '.yarnrc.yml': 'nodeLinker: node-modules\n' });
-    expect((await detectTestCommand(dir))?.setup).toBe('yarn install --immutable');
+    expect((await detectNode(dir, { onPath }))?.setup).toBe('yarn install --immutable');
     await fs.rm(path.join(dir, 'yarn.lock'));
     await repo({ 'pnpm-lock.yaml': "lockfileVersion: '9.0'\n" });
-    expect(await detectTestCommand(dir)).toEqual({
+    expect(await detectNode(dir, { onPath })).toEqual({
       command: 'pnpm test',
-      setup: 'pnpm install --frozen-lockfile',
+      setup: 'pnpm install --frozen-lockfile --prod=false',
       source: 'package.json scripts.test (pnpm, pnpm-lock.yaml)',
     });
   });
 
   it('a package.json that is not JSON is skipped', async () => {
     await repo({ 'package.json': '{ nope', 'Cargo.toml': '[package]\nname = "x"\n' });
-    expect(await detectTestCommand(dir)).toEqual({ command: 'cargo test', source: 'Cargo.toml' });
+    expect(await detectTestCommand(dir)).toEqual({
+      command: 'cargo test --no-fail-fast',
+      source: 'Cargo.toml',
+    });
   });
 
   it.each([
@@ -104,12 +113,21 @@ describe('detectTestCommand', () => {
       'pyproject.toml [tool.pytest]',
     ],
     [{ 'setup.cfg': '[metadata]\nname = x\n[tool:pytest]\ntestpaths = tests\n' }, 'setup.cfg [tool:pytest]'],
-    [{ 'tox.ini': '[tox]\nenvlist = py3\n' }, 'tox.ini'],
+    [{ 'tox.ini': '[tox]\nenvlist = py3\n[pytest]\naddopts = -q\n' }, 'tox.ini [pytest]'],
     [{ 'conftest.py': '' }, 'conftest.py'],
-    [{ 'tests/unit/test_math.py': 'def test_x(): pass\n' }, 'tests/ with test_*.py files'],
+    [
+      { 'tests/unit/test_math.py': 'def test_x(): pass\n' },
+      'tests/unit/test_math.py has test functions outside of a TestCase',
+    ],
   ])('pytest from %j', async (files, source) => {
     await repo(files);
-    expect(await detectTestCommand(dir)).toEqual({ command: 'python3 -m pytest -q', source });
+    // The install step and the runner's choice in detail: test/runner/python-setup.test.ts.
+    const found = await detectTestCommand(dir);
+    expect(found?.command).toMatch(
+      / "\$PY" -m pytest -p no:cacheprovider --continue-on-collection-errors -q$/,
+    );
+    expect(found?.source).toMatch(new RegExp(`^pytest: ${source.replace(/[[\].]/g, '\\$&')}; install: pip`));
+    expect(found?.setup).toContain('python3 -m venv --system-site-packages');
   });
 
   it('pyproject.toml without [tool.pytest] and tests/ without test files are not pytest', async () => {
@@ -153,7 +171,7 @@ describe('detectTestCommand', () => {
 
   it('earlier detectors win: package.json over pytest over go', async () => {
     await repo({ 'go.mod': 'module x', 'conftest.py': '' });
-    expect((await detectTestCommand(dir))?.command).toBe('python3 -m pytest -q');
+    expect((await detectTestCommand(dir))?.command).toMatch(/ -m pytest /);
     await repo({ 'package.json': pkg({ scripts: { test: 'vitest run' } }) });
     expect((await detectTestCommand(dir))?.command).toBe('npm test');
   });

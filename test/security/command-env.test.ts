@@ -4,7 +4,8 @@
  * the command itself could use, not the redacted text the model reads); no planted secret is
  * there, by name (NUMA_API_TOKEN, GIT_TOKEN, OPENAI_API_KEY, AWS_*, GITHUB_TOKEN, ...) or by value
  * under an innocent name (the backend token copied into BACKEND_HINT, credentials in a
- * DATABASE_URL, a ghp_ token in RELEASE_BOT), while ordinary variables stay.
+ * DATABASE_URL, a ghp_ token in RELEASE_BOT), nor the runner's other variables (NODE_ENV,
+ * NODE_OPTIONS, npm_config_*), while the allow-listed ones (PATH, LANG, TZ) stay.
  * test/agent/run-command.test.ts checks the by-name scrub of run_command alone.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -26,6 +27,7 @@ import {
   ORDINARY,
   PLANTED_VALUES,
   plantEnv,
+  RUNNER_OWN,
 } from './helpers.ts';
 
 let dumps: string;
@@ -48,7 +50,7 @@ describe('run_command', () => {
   it('gets no secret, by name or by value, in env, printenv or /proc/self/environ', async () => {
     const ctx = toolContext(repo.dir, {
       redactor: new Redactor([API_TOKEN, GIT_TOKEN, MODEL_KEY]),
-      baseEnv: { ...process.env, ...NAMED_SECRETS, ...INNOCENT_SECRETS, ...ORDINARY },
+      baseEnv: { ...process.env, ...NAMED_SECRETS, ...INNOCENT_SECRETS, ...RUNNER_OWN, ...ORDINARY },
     });
     const raw = path.join(dumps, 'run-command.txt');
     const proc = path.join(dumps, 'run-command-proc.txt');
@@ -101,7 +103,7 @@ describe('a whole run: the agent, the setup step and the test command', () => {
       },
     });
     // The runner's own process environment, as a service or ECS would hand it over.
-    restore = plantEnv({ ...NAMED_SECRETS, ...INNOCENT_SECRETS, ...ORDINARY });
+    restore = plantEnv({ ...NAMED_SECRETS, ...INNOCENT_SECRETS, ...RUNNER_OWN, ...ORDINARY });
   });
 
   afterAll(async () => {

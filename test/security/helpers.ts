@@ -30,10 +30,21 @@ export const INNOCENT_SECRETS: Record<string, string> = {
   RELEASE_BOT: 'ghp_plantedpersonaltoken0123456789abcd',
 };
 
-/** Ordinary variables that commands must keep. */
+/** Ordinary variables of the allow-list (core/env.ts) that commands must keep. */
 export const ORDINARY: Record<string, string> = {
-  PLAIN_SECURITY_TEST_VAR: 'visible-value',
   LANG: 'C.UTF-8',
+  TZ: 'Etc/UTC',
+};
+
+/**
+ * The runner's own variables, no secret among them, that commands must not get either (the
+ * allow-list drops them): NODE_ENV=production would make an install skip the devDependencies.
+ */
+export const RUNNER_OWN: Record<string, string> = {
+  PLAIN_SECURITY_TEST_VAR: 'visible-value',
+  NODE_ENV: 'production',
+  NODE_OPTIONS: '--no-deprecation',
+  npm_config_omit: 'dev',
 };
 
 /** Every planted value a command environment, a log or an artifact must not show. */
@@ -69,11 +80,18 @@ export function envNames(dump: string): string[] {
     .filter((n): n is string => n !== undefined);
 }
 
-/** Asserts that a raw environment dump holds no planted secret, by name or by value, and keeps the ordinary ones. */
+/**
+ * Asserts that a raw environment dump holds no planted secret, by name or by value, none of the
+ * runner's own variables, and keeps the ordinary ones.
+ */
 export function expectCleanEnv(dump: string, where: string): void {
   const names = envNames(dump);
   expect(names.length, `${where}: an environment was dumped`).toBeGreaterThan(3);
-  for (const name of [...Object.keys(NAMED_SECRETS), ...Object.keys(INNOCENT_SECRETS)]) {
+  for (const name of [
+    ...Object.keys(NAMED_SECRETS),
+    ...Object.keys(INNOCENT_SECRETS),
+    ...Object.keys(RUNNER_OWN),
+  ]) {
     expect(names, `${where}: ${name}`).not.toContain(name);
   }
   for (const value of PLANTED_VALUES) expect(dump, `${where}: a planted value`).not.toContain(value);

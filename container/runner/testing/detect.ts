@@ -10,7 +10,7 @@ import { detectGo } from './ecosystems/go.ts';
 import { detectGradle, detectMaven } from './ecosystems/jvm.ts';
 import { detectMake } from './ecosystems/make.ts';
 import { detectNode } from './ecosystems/node.ts';
-import { detectPytest } from './ecosystems/python.ts';
+import { detectPython } from './ecosystems/python.ts';
 import { detectCargo } from './ecosystems/rust.ts';
 
 export type { DetectedTestCommand } from './ecosystems/common.ts';
@@ -19,7 +19,7 @@ export { hasMakeTarget } from './ecosystems/make.ts';
 
 const DETECTORS: Detector[] = [
   detectNode,
-  detectPytest,
+  detectPython,
   detectGo,
   detectCargo,
   detectMaven,

@@ -1,13 +1,14 @@
 /**
  * Runs a test command (or its setup step): `/bin/sh -c` in its own process group, so a timeout
- * or an abort kills the whole tree (test runners love to fork), with a scrubbed environment
- * (no credentials; CI=true so tools do not wait for a terminal) and the tail of the interleaved
- * stdout+stderr kept.
+ * or an abort kills the whole tree (test runners love to fork), with the repository's environment
+ * (core/env.ts: the allow-listed variables only, no credential, CI=true so tools do not wait for
+ * a terminal) and the tail of the interleaved stdout+stderr kept.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { AvatarError } from '../../../core/errors.ts';
-import { scrubEnv } from '../../../core/env.ts';
+import { scrubAgentEnv } from '../../../core/env.ts';
+import { patternRedactor } from '../../../core/redact.ts';
 import type { Sandbox } from '../sandbox/types.ts';
 import { UNSANDBOXED } from '../sandbox/index.ts';
 
@@ -15,7 +16,10 @@ export interface RunTestOptions {
   command: string;
   cwd: string;
   timeoutMs: number;
-  /** Default: scrubEnv(process.env) with CI=true. A given env is used as is (CI=true added if unset). */
+  /**
+   * Default: the allow-listed variables of process.env (core/env.ts scrubAgentEnv, without any
+   * whose value looks like a credential), CI=true. A given env is used as is (CI=true added if unset).
+   */
   env?: NodeJS.ProcessEnv;
   /** Characters of output kept, from the end (default 20000). */
   maxOutputChars?: number;
@@ -49,7 +53,9 @@ export async function runTestCommand(opts: RunTestOptions): Promise<TestRunResul
   const now = opts.now ?? (() => performance.now());
   const graceMs = opts.killGraceMs ?? 2000;
   const tail = new TailBuffer(opts.maxOutputChars ?? DEFAULT_MAX_OUTPUT_CHARS);
-  const env = opts.env ? { ...opts.env, CI: opts.env.CI ?? 'true' } : scrubEnv(process.env, { CI: 'true' });
+  const env = opts.env
+    ? { ...opts.env, CI: opts.env.CI ?? 'true' }
+    : scrubAgentEnv(process.env, patternRedactor, { CI: 'true' });
   const started = now();
   const sandbox = opts.sandbox ?? UNSANDBOXED;
 

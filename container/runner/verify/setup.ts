@@ -28,7 +28,7 @@ export interface SetupOptions {
   timeoutMs: number;
   log: (line: string) => void;
   signal?: AbortSignal;
-  /** Default: scrubEnv(process.env) with CI=true (runTestCommand's default). */
+  /** Default: runTestCommand's (the allow-listed variables of process.env, CI=true: core/env.ts). */
   env?: NodeJS.ProcessEnv;
   /** Where the steps run (default: unsandboxed). */
   sandbox?: Sandbox;

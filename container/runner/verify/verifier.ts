@@ -307,6 +307,13 @@ export class Verifier {
         network: 'setup',
       });
       this.opts.log(`setup \`${install}\`: exit ${s.exitCode ?? 'none'} in ${s.durationMs} ms`);
+      // What it said it did (which install applied, which fallback), a failure's end too.
+      const said = s.output
+        .trimEnd()
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .slice(-15);
+      if (said.length) this.opts.log(said.map((l) => `  | ${l.slice(0, 300)}`).join('\n'));
       if (!s.passed) {
         return {
           ...s,

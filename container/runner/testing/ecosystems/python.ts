@@ -1,41 +1,41 @@
-/** Python projects: pytest when the repository configures it or has tests/test_*.py. */
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
-import { exists, readText, type DetectedTestCommand } from './common.ts';
+/**
+ * Python projects: the runner the repository really uses (python-runner.ts) run with the
+ * interpreter of a virtualenv of the workspace's own, and the install step that makes that
+ * virtualenv and installs the project in it (python-setup.ts). A repository is Python's here when
+ * it configures pytest, its tox or nox configuration runs pytest or unittest, or it has test files.
+ */
+import { readPythonProject, type PythonProject } from './python-project.ts';
+import { choosePythonRunner } from './python-runner.ts';
+import { pythonSetupScript, pythonTestCommand, pythonVenvDir } from './python-setup.ts';
+import type { DetectedTestCommand } from './common.ts';
 
-const PYTEST = 'python3 -m pytest -q';
-
-export async function detectPytest(dir: string): Promise<DetectedTestCommand | undefined> {
-  if (await exists(path.join(dir, 'pytest.ini'))) return { command: PYTEST, source: 'pytest.ini' };
-  const pyproject = await readText(dir, 'pyproject.toml');
-  if (pyproject !== undefined && /^\s*\[tool\.pytest(\.ini_options)?\]/m.test(pyproject)) {
-    return { command: PYTEST, source: 'pyproject.toml [tool.pytest]' };
-  }
-  const setupCfg = await readText(dir, 'setup.cfg');
-  if (setupCfg !== undefined && /^\s*\[tool:pytest\]/m.test(setupCfg)) {
-    return { command: PYTEST, source: 'setup.cfg [tool:pytest]' };
-  }
-  if (await exists(path.join(dir, 'tox.ini'))) return { command: PYTEST, source: 'tox.ini' };
-  if (await exists(path.join(dir, 'conftest.py'))) return { command: PYTEST, source: 'conftest.py' };
-  if (await hasPythonTests(path.join(dir, 'tests'), 3)) {
-    return { command: PYTEST, source: 'tests/ with test_*.py files' };
-  }
-  return undefined;
+export async function detectPython(dir: string): Promise<DetectedTestCommand | undefined> {
+  const project = await readPythonProject(dir);
+  const runner = await choosePythonRunner(dir, project);
+  if (!runner) return undefined;
+  const venv = pythonVenvDir(dir);
+  return {
+    command: pythonTestCommand(venv, runner),
+    setup: pythonSetupScript(venv, project, runner),
+    source: `${runner.source}; install: ${describeInstall(project)}`,
+  };
 }
 
-async function hasPythonTests(dir: string, depth: number): Promise<boolean> {
-  let entries;
-  try {
-    entries = await fs.readdir(dir, { withFileTypes: true });
-  } catch {
-    return false;
-  }
-  if (entries.some((e) => e.isFile() && /^test_.*\.py$/.test(e.name))) return true;
-  if (depth <= 1) return false;
-  for (const e of entries) {
-    if (e.isDirectory() && !e.name.startsWith('.') && e.name !== '__pycache__') {
-      if (await hasPythonTests(path.join(dir, e.name), depth - 1)) return true;
-    }
-  }
-  return false;
+function describeInstall(p: PythonProject): string {
+  const how =
+    p.manager === 'pip'
+      ? 'pip'
+      : `${p.manager} (${p.lockfile ?? ''}), pip where ${p.manager === 'uv' ? 'uv' : p.manager === 'poetry' ? 'Poetry' : 'PDM'} is missing or fails`;
+  const what = p.installable
+    ? p.srcLayout
+      ? 'the project (src layout), editable'
+      : 'the project, editable'
+    : 'its requirements only';
+  const extras = [
+    ...p.extras.map((e) => `extra ${e}`),
+    ...[...p.dependencyGroups, ...p.pdmDevGroups].map((g) => `group ${g}`),
+    ...p.requirementFiles,
+  ];
+  const unreadable = p.pyprojectError ? ` (pyproject.toml could not be read: ${p.pyprojectError})` : '';
+  return `${how}, ${what}${extras.length > 0 ? ` with ${extras.join(', ')}` : ''}, in a virtualenv under $HOME${unreadable}`;
 }

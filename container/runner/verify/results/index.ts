@@ -1,25 +1,48 @@
 /**
  * Per-test results from a test command's output, whatever ran it (npm, make, a script): every
- * parser whose format appears in the output contributes (node:test TAP and spec, Jest, Vitest,
- * pytest, go test, cargo test). When none does, the whole command counts as one test.
+ * parser whose format appears in the output contributes (TAP, node:test spec, Jest, Vitest,
+ * mocha, uvu, AVA, pytest, unittest, go test, cargo test). When none does, the whole command
+ * counts as one test.
  */
+import { parseAva } from './ava.ts';
 import { parseCargoTest } from './cargo.ts';
 import { parseGoTest } from './go.ts';
 import { parseJest, parseVitest } from './jest-vitest.ts';
+import { parseMochaJson, parseMochaSpec } from './mocha.ts';
 import { parseNodeSpec, parseNodeTap } from './node.ts';
 import { parsePytest } from './pytest.ts';
+import { parseUnittest } from './unittest.ts';
+import { parseUvu } from './uvu.ts';
 import { countCases } from './types.ts';
 import type { ParsedTests, TestCase, TestCounts, TestOutputParser } from './types.ts';
 
 export type { ParsedTests, TestCase, TestCounts, TestStatus } from './types.ts';
-export { parseCargoTest, parseGoTest, parseJest, parseNodeSpec, parseNodeTap, parsePytest, parseVitest };
+export {
+  parseAva,
+  parseCargoTest,
+  parseGoTest,
+  parseJest,
+  parseMochaJson,
+  parseMochaSpec,
+  parseNodeSpec,
+  parseNodeTap,
+  parsePytest,
+  parseUnittest,
+  parseUvu,
+  parseVitest,
+};
 
 export const PARSERS: ReadonlyArray<TestOutputParser> = [
   parseNodeTap,
   parseNodeSpec,
   parseJest,
   parseVitest,
+  parseMochaSpec,
+  parseMochaJson,
+  parseUvu,
+  parseAva,
   parsePytest,
+  parseUnittest,
   parseGoTest,
   parseCargoTest,
 ];
