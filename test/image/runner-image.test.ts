@@ -26,6 +26,7 @@ import { stringify } from 'yaml';
 import { S3BlobStore } from '../../adapters/aws/s3-blob-store.ts';
 import { findSecretForm } from '../../core/secret-forms.ts';
 import { REDACTED } from '../../core/redact.ts';
+import { createBareRepo } from '../../servers/git-http/index.ts';
 import { loadRecordedSession, type ScriptedTurn } from '../../servers/scripted-model/index.ts';
 import { describeWithDocker, execute, tail } from '../helpers/docker.ts';
 import { describeWithMoto, motoClientConfig, MOTO_REGION, startMoto, type Moto } from '../helpers/moto.ts';
@@ -189,6 +190,20 @@ describeWithDocker('runner image (docker)', () => {
                   match: 'AGAIN',
                   turns: [REWORD_README, finishTurn('README: wording')],
                 },
+                {
+                  match: 'DEVDEPS',
+                  turns: [
+                    {
+                      tool_calls: [
+                        {
+                          name: 'write_file',
+                          arguments: { path: 'NOTES.md', content: '# Notes\n\nChecked with is-number.\n' },
+                        },
+                      ],
+                    },
+                    finishTurn('Notes'),
+                  ],
+                },
               ],
             },
           }),
@@ -254,7 +269,12 @@ describeWithDocker('runner image (docker)', () => {
     });
 
     /** Runs one task in the image as ECS would start it (the dispatcher's environment, the task definition's limits). */
-    const runInImage = async (task: { id: number }, runId: string, yaml: Record<string, unknown> = {}) => {
+    const runInImage = async (
+      task: { id: number },
+      runId: string,
+      yaml: Record<string, unknown> = {},
+      extraEnv: Record<string, string> = {},
+    ) => {
       const w = world!;
       const credentialsUri = `/v2/credentials/planted-${randomUUID()}`;
       const awsKeyId = `AKIA${randomBytes(8).toString('hex').toUpperCase()}`;
@@ -286,6 +306,7 @@ describeWithDocker('runner image (docker)', () => {
         AWS_ACCESS_KEY_ID: awsKeyId,
         AWS_SECRET_ACCESS_KEY: awsSecret,
         AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: credentialsUri,
+        ...extraEnv,
       };
       const secrets = { API_TOKEN, GIT_TOKEN, MODEL_KEY, credentialsUri, awsKeyId, awsSecret };
 
@@ -450,6 +471,49 @@ describeWithDocker('runner image (docker)', () => {
         expect(w.statuses(task.id).at(-1), why).toBe('failed');
         expect(w.logs(task.id), why).toMatch(/new failures: .*slugify/s);
         expect(await w.remoteBranch(task.code_branch)).toBeUndefined();
+      },
+      10 * 60_000,
+    );
+    it(
+      "NODE_ENV=production in the runner's environment: the repository's devDependencies still install and its tests run",
+      async () => {
+        const w = world!;
+        const gitRoot = path.join(w.root, 'git');
+        await createBareRepo(gitRoot, 'devdeps', {
+          files: {
+            'package.json': JSON.stringify({
+              name: 'devdeps',
+              type: 'module',
+              scripts: { test: 'node --test test/*.test.js' },
+              devDependencies: { 'is-number': '7.0.0' },
+            }),
+            '.gitignore': 'node_modules/\n',
+            'README.md': '# devdeps\n',
+            'test/num.test.js':
+              "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport isNumber from 'is-number';\n\ntest('is-number is installed', () => assert.ok(isNumber(5)));\n",
+          },
+        });
+        const app = w.backend.store.createApplication({
+          name: 'devdeps',
+          git_repo_url: w.git.repoUrl('devdeps'),
+          owner: 'test',
+        });
+        const t = w.backend.store.createTask({ title: 'DEVDEPS: notes', application_id: app.id });
+        const task = { id: Number(t.id), code_branch: String(t.code_branch) };
+        const { run } = await runInImage(
+          task,
+          `image-${randomUUID().slice(0, 8)}`,
+          {},
+          { NODE_ENV: 'production' },
+        );
+        const log = w.logs(task.id);
+        const why = `container output:\n${tail(run, 4000)}\n\ntask log:\n${log}`;
+        expect(run.code, why).toBe(0);
+        expect(w.statuses(task.id).at(-1), why).toBe('done');
+        expect(log, why).toMatch(/setup `npm install --include=dev`: exit 0/);
+        expect(log, why).toMatch(/baseline \(tests before the change\): 1 passed, 0 failed/);
+        // The lockfile the install wrote is the setup's, not the change's.
+        expect(log, why).toMatch(/they are not committed: package-lock.json/);
       },
       10 * 60_000,
     );

@@ -23,6 +23,11 @@ export interface RunTestOptions {
   env?: NodeJS.ProcessEnv;
   /** Characters of output kept, from the end (default 20000). */
   maxOutputChars?: number;
+  /**
+   * Characters kept for reading the results (default 8 Mi): the whole output when it fits, its
+   * head and tail otherwise. A runner that prints a line per test needs more than the tail.
+   */
+  maxParseChars?: number;
   signal?: AbortSignal;
   /** How long SIGTERM gets before SIGKILL on timeout/abort (default 2000 ms). */
   killGraceMs?: number;
@@ -40,11 +45,14 @@ export interface TestRunResult {
   /** null when the command did not exit on its own (killed, or it could not start). */
   exitCode: number | null;
   output: string;
+  /** The output for reading the results, when `output` had to be cut (head and tail kept). */
+  fullOutput?: string;
   durationMs: number;
   timedOut: boolean;
 }
 
 export const DEFAULT_MAX_OUTPUT_CHARS = 20_000;
+export const DEFAULT_MAX_PARSE_CHARS = 8 * 1024 * 1024;
 
 export async function runTestCommand(opts: RunTestOptions): Promise<TestRunResult> {
   const { command, cwd, timeoutMs, signal } = opts;
@@ -53,6 +61,7 @@ export async function runTestCommand(opts: RunTestOptions): Promise<TestRunResul
   const now = opts.now ?? (() => performance.now());
   const graceMs = opts.killGraceMs ?? 2000;
   const tail = new TailBuffer(opts.maxOutputChars ?? DEFAULT_MAX_OUTPUT_CHARS);
+  const whole = new HeadTailBuffer(opts.maxParseChars ?? DEFAULT_MAX_PARSE_CHARS);
   const env = opts.env
     ? { ...opts.env, CI: opts.env.CI ?? 'true' }
     : scrubAgentEnv(process.env, patternRedactor, { CI: 'true' });
@@ -135,6 +144,7 @@ export async function runTestCommand(opts: RunTestOptions): Promise<TestRunResul
         command,
         exitCode: timedOut || aborted ? null : exitCode,
         output,
+        ...(whole.length > tail.text().length ? { fullOutput: whole.text() } : {}),
         durationMs: Math.max(0, Math.round(now() - started)),
         timedOut,
       };
@@ -144,8 +154,12 @@ export async function runTestCommand(opts: RunTestOptions): Promise<TestRunResul
 
     child.stdout?.setEncoding('utf8');
     child.stderr?.setEncoding('utf8');
-    child.stdout?.on('data', (s: string) => tail.push(s));
-    child.stderr?.on('data', (s: string) => tail.push(s));
+    const onData = (s: string) => {
+      tail.push(s);
+      whole.push(s);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
     child.on('error', (err) => {
       // spawn failed (bad cwd, no /bin/sh): there will be no exit
       if (child.pid === undefined) finish(err);
@@ -181,6 +195,35 @@ export async function runTestCommand(opts: RunTestOptions): Promise<TestRunResul
 
 function formatSeconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** Keeps the first and the last `max / 2` characters of a stream (all of it when it fits). */
+export class HeadTailBuffer {
+  private head = '';
+  private readonly tail: TailBuffer;
+  private total = 0;
+
+  constructor(private readonly max: number) {
+    this.tail = new TailBuffer(Math.floor(max / 2));
+  }
+
+  get length(): number {
+    return this.total;
+  }
+
+  push(s: string): void {
+    this.total += s.length;
+    const room = Math.ceil(this.max / 2) - this.head.length;
+    if (room > 0) {
+      this.head += s.slice(0, room);
+      s = s.slice(room);
+    }
+    if (s) this.tail.push(s);
+  }
+
+  text(): string {
+    return this.head + this.tail.text();
+  }
 }
 
 /** Keeps the last `max` characters of a stream and counts what it dropped. */

@@ -19,6 +19,8 @@ export interface RawTestRun {
   timedOut?: boolean;
   /** The install step failed, so the tests did not run: its command and exit code. */
   setupFailed?: { command: string; exitCode: number | null };
+  /** The output to read the results from, when `output` is only its tail (runTestCommand). */
+  fullOutput?: string;
 }
 
 export interface TestRunSummary {
@@ -41,7 +43,7 @@ export interface TestRunSummary {
 }
 
 export function summarizeRun(run: RawTestRun, cwd?: string): TestRunSummary {
-  const parsed = parseTestOutput(run.output, { cwd });
+  const parsed = parseTestOutput(run.fullOutput ?? run.output, { cwd });
   const statuses = new Map<string, TestStatus>();
   const failures: TestCase[] = [];
   for (const c of parsed?.cases ?? []) {
