@@ -3,7 +3,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', 'dist/', 'demo/sample-project/', '.work/', 'coverage/'] },
+  {
+    ignores: [
+      'node_modules/',
+      'cdk.out/',
+      'dist/',
+      'demo/sample-project/',
+      '.work/',
+      'coverage/',
+      'test/fixtures/repos/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

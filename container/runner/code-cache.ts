@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { scrubEnv } from '../../core/env.ts';
@@ -89,6 +89,7 @@ export class BlobStoreCodeCache implements CodeCache {
         archive,
       );
       const gitDir = path.join(dir, '.git');
+      await readableByAll(gitDir);
       await checkHead(gitDir);
       // Objects are read from the archive only, never from a folder it names.
       await rm(path.join(gitDir, 'objects/info/alternates'), { force: true });
@@ -273,6 +274,22 @@ export async function saveToCodeCache(
     await cache.save(url, dir);
   } catch (err) {
     logger.warn('could not save the code cache', { error: describeError(err) });
+  }
+}
+
+/**
+ * The restored `.git` readable by all, as a fresh clone's is: the sandbox's uid reads it (a
+ * project's tests may walk the whole tree: `node --test` with no file fails on a folder it cannot
+ * read). What a run commits is made under the sandbox's umask (0007), so a cache saved after a
+ * commit holds folders of 0750 that no other uid may enter. Only read (and, for folders, search)
+ * is added; the archive holds only plain files and folders (check).
+ */
+async function readableByAll(gitDir: string): Promise<void> {
+  const names = await readdir(gitDir, { recursive: true });
+  for (const p of [gitDir, ...names.map((n) => path.join(gitDir, n))]) {
+    const st = await lstat(p);
+    const wanted = st.isDirectory() ? 0o055 : st.isFile() ? 0o044 : 0;
+    if ((st.mode & wanted) !== wanted) await chmod(p, (st.mode & 0o7777) | wanted);
   }
 }
 

@@ -29,6 +29,7 @@ import { Snapshots } from './snapshot.ts';
 import type { TaskLog } from './task-log.ts';
 import { detectTestCommand } from './testing/detect.ts';
 import { DepsCache } from './verify/deps-cache.ts';
+import { excludeBuildOutput } from './git/build-output.ts';
 import { Verifier } from './verify/index.ts';
 import type { Sandbox } from './sandbox/types.ts';
 import { guardGitDir, recordGitDir } from './sandbox/git-dir.ts';
@@ -231,6 +232,7 @@ export async function runPipeline(deps: PipelineDeps, req: RunRequest): Promise<
       );
     }
     state.baseOid = await git.headOid(repoDir);
+    await excludeBuildOutput(repoDir);
     const gitDir = await recordGitDir(repoDir);
     const sandbox = await deps.sandbox.open(repoDir, deps.scratchDir, log);
     openSandbox = sandbox;

@@ -302,26 +302,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   // Settings of one application (its Numa id as the key) over the ones above, for its tasks only.
   applications: z
-    .record(
-      z.string(),
-      z.strictObject({
-        tests: z
-          .strictObject({
-            command: z.string().min(1).optional(),
-            setup: z.string().min(1).optional(),
-            flaky_reruns: z.number().int().min(0).max(5).optional(),
-            dependency_cache: z.boolean().optional(),
-          })
-          .optional(),
-        setup: z
-          .strictObject({
-            commands: z.array(z.string().trim().min(1)).max(50).optional(),
-            timeout: z.number().positive().max(86_400).optional(),
-          })
-          .optional(),
-        verify: z.strictObject({ allow_unverified: z.boolean().optional() }).optional(),
-      }),
-    )
+    // The ids first, so a bad one is named once (and its value, not looked at, is not in the path).
+    .record(z.string(), z.unknown())
     .superRefine((apps, ctx) => {
       for (const id of Object.keys(apps)) {
         if (!/^[A-Za-z0-9_-]{1,64}$/.test(id))
@@ -331,6 +313,28 @@ export const configSchema = z.strictObject({
           });
       }
     })
+    .pipe(
+      z.record(
+        z.string(),
+        z.strictObject({
+          tests: z
+            .strictObject({
+              command: z.string().min(1).optional(),
+              setup: z.string().min(1).optional(),
+              flaky_reruns: z.number().int().min(0).max(5).optional(),
+              dependency_cache: z.boolean().optional(),
+            })
+            .optional(),
+          setup: z
+            .strictObject({
+              commands: z.array(z.string().trim().min(1)).max(50).optional(),
+              timeout: z.number().positive().max(86_400).optional(),
+            })
+            .optional(),
+          verify: z.strictObject({ allow_unverified: z.boolean().optional() }).optional(),
+        }),
+      ),
+    )
     .default({}),
   gates: z
     .strictObject({

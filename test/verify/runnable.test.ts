@@ -102,7 +102,35 @@ describe('judgeRunnability', () => {
     const install = judgeRunnability(summarizeRun(raw('setup command failed: npm ci\nnpm ERR! 404')), {
       setupFailed: { command: 'npm ci', exitCode: 1 },
     });
-    expect(install).toMatchObject({ runnable: false, why: 'the install step `npm ci` failed (exit 1)' });
+    expect(install).toMatchObject({
+      runnable: false,
+      why: 'the install step `npm ci` failed (exit 1): npm ERR! 404',
+    });
+    // A script is named by its first line, and the reason is the line that says what failed.
+    const script = judgeRunnability(
+      summarizeRun(
+        raw(
+          'setup command failed: ...\npython setup: venv ok\npython setup: FAILED: pytest is not installed\n',
+        ),
+      ),
+      { setupFailed: { command: '# Python setup: a virtualenv\nset -u\nV=x', exitCode: 1 } },
+    );
+    expect(script.why).toBe(
+      'the install step `Python setup: a virtualenv …` failed (exit 1): python setup: FAILED: pytest is not installed',
+    );
+    // pytest that refuses a plugin's switch ran no test, whatever the phase.
+    const refused = judgeRunnability(
+      summarizeRun(
+        raw(
+          'ERROR: usage: python -m pytest [options] [file_or_dir] ...\npytest: error: unrecognized arguments: --mypy\n',
+          false,
+          4,
+        ),
+      ),
+      { strict: false },
+    );
+    expect(refused).toMatchObject({ runnable: false });
+    expect(refused.why).toContain('the test runner refused its arguments: --mypy');
 
     const slow = judgeRunnability(summarizeRun({ ...raw('# pass 3\n'), timedOut: true }), {
       timeoutSeconds: 60,

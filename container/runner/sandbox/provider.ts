@@ -4,7 +4,8 @@
  * those folders, and closes the rest of the work dir to it.
  */
 import { constants } from 'node:fs';
-import { chmod, chown, lchown, lstat, mkdir, open, readdir } from 'node:fs/promises';
+import { chmod, chown, lchown, lstat, mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../../core/config/schema.ts';
 import { AvatarError, describeError } from '../../../core/errors.ts';
@@ -14,6 +15,9 @@ import { PROXY_SOCKET } from './bubblewrap.ts';
 import { startEgressProxy } from './egress-proxy.ts';
 import { chooseMode, createSandbox, systemProbe, type Probe, type SandboxSettings } from './index.ts';
 import type { Sandbox } from './types.ts';
+
+/** The longest path a Unix socket can be bound to on Linux (sun_path is 108 bytes, NUL included). */
+const MAX_SOCKET_PATH = 107;
 
 export interface SandboxProvider {
   /**
@@ -210,7 +214,15 @@ export function sandboxProvider(
         let proxySocketDir: string | undefined;
         if (settings.networkAllow.length > 0) {
           proxySocketDir = path.join(scratchDir, 'sandbox-net');
-          await mkdir(proxySocketDir, { recursive: true, mode: 0o700 });
+          if (Buffer.byteLength(path.join(proxySocketDir, PROXY_SOCKET)) <= MAX_SOCKET_PATH) {
+            await mkdir(proxySocketDir, { recursive: true, mode: 0o700 });
+          } else {
+            // A deep work_dir: listen would cut the socket's path short. A folder of its own in
+            // the temporary folder instead (0700, the run's only), removed when the run ends.
+            const dir = await mkdtemp(path.join(os.tmpdir(), 'numa-net-'));
+            proxySocketDir = dir;
+            closers.push(() => rm(dir, { recursive: true, force: true }));
+          }
           const socketPath = path.join(proxySocketDir, PROXY_SOCKET);
           const proxy = await startEgressProxy({
             socketPath,

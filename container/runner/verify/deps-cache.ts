@@ -115,6 +115,7 @@ export class DepsCache {
   async restore(ctx: DepsCacheContext): Promise<boolean> {
     const home = ctx.sandbox.homeDir;
     const k = await this.key(ctx);
+    if (home && !k) ctx.log('dependency cache: not used (no lockfile pins what the install brings)');
     if (!home || !k) return false;
     const t0 = performance.now();
     let archive: Buffer | undefined;
@@ -166,10 +167,14 @@ export class DepsCache {
     return true;
   }
 
-  /** Packs the package managers' caches in the sandbox's home and stores them. Never throws. */
-  async save(ctx: DepsCacheContext): Promise<void> {
+  /**
+   * Packs the package managers' caches in the sandbox's home and stores them. Never throws.
+   * `before` is the key looked up before the install: an install without a lockfile writes one
+   * (npm's package-lock.json), and a key made from it would never be looked up again.
+   */
+  async save(ctx: DepsCacheContext, before?: { key: string; lockfiles: string[] }): Promise<void> {
     const home = ctx.sandbox.homeDir;
-    const k = await this.key(ctx);
+    const k = before ?? (await this.key(ctx));
     if (!home || !k) return;
     const t0 = performance.now();
     const out = path.join(home, ARCHIVE_OUT);

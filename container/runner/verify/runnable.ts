@@ -18,6 +18,11 @@ const LOAD_ERRORS: ReadonlyArray<{ re: RegExp; what: (m: RegExpMatchArray) => st
   // pytest
   { re: /ERROR collecting (\S+)/, what: (m) => `${m[1]} could not be collected` },
   { re: /ImportError while importing test module '([^']+)'/, what: (m) => `${m[1]} could not be imported` },
+  {
+    re: /error: unrecognized arguments: ([^\n]+)/,
+    what: (m) => `the test runner refused its arguments: ${m[1]!.trim()}`,
+  },
+  { re: /^no tests ran in [\d.]+s/m, what: () => 'no test was collected' },
   // unittest
   { re: /ImportError: Failed to import test module: (\S+)/, what: (m) => `${m[1]} could not be imported` },
   // Python, whoever prints it
@@ -79,9 +84,12 @@ export function judgeRunnability(s: TestRunSummary, ctx: RunContext = {}): Runna
   const errors = loadErrors(output);
   const named = errors.length ? `: ${errors.join('; ')}` : '';
   if (ctx.setupFailed) {
+    const said = failureLine(output);
     return {
       runnable: false,
-      why: `the install step \`${ctx.setupFailed.command}\` failed (exit ${ctx.setupFailed.exitCode ?? 'none'})${named}`,
+      why:
+        `the install step \`${shortCommand(ctx.setupFailed.command)}\` failed (exit ${ctx.setupFailed.exitCode ?? 'none'})` +
+        (named || (said ? `: ${said}` : '')),
       warnings: [],
     };
   }
@@ -114,6 +122,27 @@ export function judgeRunnability(s: TestRunSummary, ctx: RunContext = {}): Runna
     };
   }
   return { runnable: true, warnings: errors };
+}
+
+/** A command as a log names it: its first line (a script's leading comment), cut at 100 characters. */
+export function shortCommand(command: string): string {
+  const first =
+    command
+      .split('\n')
+      .map((l) => l.trim().replace(/^#\s*/, ''))
+      .find(Boolean) ?? command;
+  const one = first.length > 100 ? `${first.slice(0, 99)}…` : first;
+  return command.includes('\n') && one === first ? `${one} …` : one;
+}
+
+/** The line of a failed step's output that says why: the last FAILED/ERROR line, else its last line. */
+function failureLine(output: string): string {
+  const lines = output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^setup command failed:/.test(l));
+  const why = [...lines].reverse().find((l) => /\b(FAILED|ERROR|error|not found|No such)\b/.test(l));
+  return (why ?? lines.at(-1) ?? '').slice(0, 200);
 }
 
 function lastLine(output: string): string {

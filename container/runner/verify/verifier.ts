@@ -38,7 +38,7 @@ import {
 import { emptyReport, nameList, reportLines, type TestRunReport, type VerificationReport } from './report.ts';
 import type { TestCase } from './results/index.ts';
 import type { DepsCache } from './deps-cache.ts';
-import { judgeRunnability, type Runnability } from './runnable.ts';
+import { judgeRunnability, shortCommand, type Runnability } from './runnable.ts';
 import { runSetupSteps } from './setup.ts';
 import type { Sandbox } from '../sandbox/types.ts';
 
@@ -136,6 +136,7 @@ export class Verifier {
   /** The dependency cache was looked up (once, before the first install). */
   private depsLookedUp = false;
   private depsRestored = false;
+  private depsKey: { key: string; lockfiles: string[] } | undefined;
   /** The baseline is running: an install now is before the agent started. */
   private inBaseline = false;
   private readonly reverted = new Set<string>();
@@ -222,7 +223,7 @@ export class Verifier {
     if (!v || v.runnable || !this.baselineRun) return undefined;
     return [
       `The project's tests cannot run as the branch is, before any change: ${v.why}.`,
-      `The test command is \`${this.baselineRun.command}\`${this.opts.installCommand ? `, after the install step \`${this.opts.installCommand}\`` : ''}.`,
+      `The test command is \`${shortCommand(this.baselineRun.command)}\`${this.opts.installCommand ? `, after the install step \`${shortCommand(this.opts.installCommand)}\`` : ''}.`,
       'Make them run as part of your work (a missing import path, a test configuration, a dependency the project declares but does not install): your change is verified only by tests that run, and a change whose tests cannot run is not pushed.',
       'Commands you run have no network; the install step does (the package registries).',
       '',
@@ -295,6 +296,7 @@ export class Verifier {
       const deps = this.depsContext(install);
       if (deps && !this.depsLookedUp) {
         this.depsLookedUp = true;
+        this.depsKey = await deps.cache.key(deps.ctx);
         this.depsRestored = await deps.cache.restore(deps.ctx);
       }
       const s = await runTestCommand({
@@ -306,7 +308,7 @@ export class Verifier {
         sandbox: this.opts.sandbox,
         network: 'setup',
       });
-      this.opts.log(`setup \`${install}\`: exit ${s.exitCode ?? 'none'} in ${s.durationMs} ms`);
+      this.opts.log(`setup \`${shortCommand(install)}\`: exit ${s.exitCode ?? 'none'} in ${s.durationMs} ms`);
       // What it said it did (which install applied, which fallback), a failure's end too.
       const said = s.output
         .trimEnd()
@@ -322,8 +324,10 @@ export class Verifier {
         };
       }
       this.installed = true;
-      // Kept only from an install before the agent started, and only when it was not restored.
-      if (deps && this.inBaseline && !this.depsRestored) await deps.cache.save(deps.ctx);
+      // Kept only from an install before the agent started, only when it was not restored, and
+      // only under the key looked up before it (none when no lockfile was there).
+      if (deps && this.inBaseline && !this.depsRestored && this.depsKey)
+        await deps.cache.save(deps.ctx, this.depsKey);
     }
     const r = await runTestCommand({
       command: detected.command,

@@ -249,7 +249,10 @@ function pythonString(src: string): string | undefined {
 /**
  * `pytest …`, `py.test …`, `python [opts] -m pytest|unittest …`, `coverage run [opts] -m …` (also
  * as `python -m coverage run …`): the runner and its arguments. pytest-cov's options are left out
- * (the plugin is for coverage, not for the tests, and may not be installed).
+ * (the plugin is for coverage, not for the tests, and may not be installed), and so are the
+ * switches of the plugins that run a linter as tests (`--mypy`, `--flake8`, `--isort`, …): tox
+ * installs them from its `deps`, the avatar does not, and pytest stops at an option it does not
+ * know before running any test (jpvanhal/inflection: `pytest --mypy {posargs}`).
  */
 export function runnerFromArgv(argv: string[]): Omit<PythonRunner, 'source'> | undefined {
   const [first, ...rest] = argv;
@@ -282,6 +285,9 @@ function fromCoverage(argv: string[], pythonArgs: string[]): Omit<PythonRunner, 
 }
 
 const COV_WITH_VALUE = new Set(['--cov-report', '--cov-config', '--cov-fail-under', '--cov-context']);
+/** pytest-mypy, pytest-flake8, pytest-isort, pytest-black, pytest-pylint, pytest-pycodestyle, pytest-ruff, …: their switches. */
+const LINTER_SWITCH =
+  /^--(mypy|flake8|isort|black|pylint|pycodestyle|codestyle|pep8|mccabe|pydocstyle|docstyle|ruff|ruff-format)$/;
 
 function withoutCov(args: string[]): string[] {
   const out: string[] = [];
@@ -292,7 +298,7 @@ function withoutCov(args: string[]): string[] {
       // `--cov [SOURCE]`: a module name after it is its source.
       const next = args[i + 1];
       if (next !== undefined && /^[A-Za-z_][\w.]*$/.test(next) && !next.endsWith('.py')) i++;
-    } else if (!/^--(no-)?cov(-[a-z-]+)?(=|$)/.test(a)) out.push(a);
+    } else if (!/^--(no-)?cov(-[a-z-]+)?(=|$)/.test(a) && !LINTER_SWITCH.test(a)) out.push(a);
   }
   return out;
 }
