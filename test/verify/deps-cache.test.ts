@@ -154,3 +154,30 @@ describe.skipIf(MODES.length === 0).each(MODES.length ? MODES : (['namespaces'] 
     });
   },
 );
+
+describe('the dependency cache key', () => {
+  it("is the same for the same install in another workspace (a Python virtualenv's folder aside)", async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'numa-deps-key-'));
+    try {
+      await writeFile(path.join(root, 'requirements.txt'), 'pytest\n');
+      const cache = new DepsCache({ blobs: new FileBlobStore({ root: path.join(root, 'store') }) });
+      const sandbox = { homeDir: root } as Sandbox;
+      const ctx = (venv: string) => ({
+        repoUrl: REPO_URL,
+        repoDir: root,
+        installCommand: `V="$HOME/.numa-venvs/${venv}"; python3 -m venv "$V"`,
+        sandbox,
+        log: () => undefined,
+      });
+      const a = await cache.key(ctx('0123456789ab'));
+      const b = await cache.key(ctx('ba9876543210'));
+      expect(a?.key).toBeDefined();
+      expect(a?.key).toBe(b?.key);
+      expect(
+        (await cache.key({ ...ctx('0123456789ab'), installCommand: 'pip install -r requirements.txt' }))?.key,
+      ).not.toBe(a?.key);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

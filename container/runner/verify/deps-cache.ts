@@ -103,7 +103,9 @@ export class DepsCache {
       JSON.stringify({
         v: 1,
         repo: stripCredentials(ctx.repoUrl),
-        install: ctx.installCommand,
+        // The workspace's own virtualenv folder (ecosystems/python-setup.ts) differs per run:
+        // the key is the same install wherever it runs.
+        install: ctx.installCommand.replace(/\.numa-venvs\/[0-9a-f]{12}\b/g, '.numa-venvs/<workspace>'),
         lockfiles,
         platform: `${process.platform}-${process.arch}`,
       }),
