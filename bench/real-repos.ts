@@ -32,7 +32,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { FileBlobStore } from '../adapters/local/file-blob-store.ts';
@@ -45,10 +45,9 @@ import { onPath } from '../container/runner/testing/ecosystems/node.ts';
 import { createBareRepo, startGitServer } from '../servers/git-http/index.ts';
 import { startNumaBackend } from '../servers/numa-backend/index.ts';
 import { startScriptedModel, type ScriptedSession } from '../servers/scripted-model/index.ts';
+import { FIXTURES, readFixture, type Fixture } from '../test/helpers/repo-fixtures.ts';
 import { median, ratio, secs } from './lib/stats.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
-const FIXTURES = path.join(ROOT, 'test/fixtures/repos');
 const API_TOKEN = 'bench-api-token-0123456789';
 const GIT_USER = 'avatar';
 const GIT_TOKEN = 'bench-git-token-0123456789';
@@ -65,15 +64,6 @@ const TOOLCHAINS: Record<string, string[]> = {
 const BASELINE = 'baseline (tests before the change)';
 /** BENCH_LOG=1: every task-log line on stderr, with its time since the task's start. */
 const VERBOSE = process.env.BENCH_LOG === '1';
-
-interface Fixture {
-  name: string;
-  ecosystem: string;
-  source: string;
-  commit: string;
-  license: string;
-  byHand: { install: string; test: string };
-}
 
 interface ByHand {
   cloneMs: number;
@@ -102,7 +92,7 @@ async function loadFixtures(names: string[]): Promise<Fixture[]> {
   for (const dir of (await readdir(FIXTURES)).sort()) {
     const file = path.join(FIXTURES, dir, 'numa-fixture.json');
     if (!existsSync(file)) continue;
-    const f = JSON.parse(await readFile(file, 'utf8')) as Fixture;
+    const f = readFixture(dir);
     if (names.length === 0 || names.includes(f.name) || names.includes(dir)) out.push({ ...f, name: dir });
   }
   const unknown = names.filter((n) => !out.some((f) => f.name === n));

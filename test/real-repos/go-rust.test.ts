@@ -18,36 +18,25 @@
  * uuid is its master at 2d3c2a9 (Nov 2024), standard library only, builds with bookworm's Go 1.19.
  * The last test is itoa without its .gitignore: cargo's target/ must stay out of the commit.
  */
-import { execFile } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validate } from '../../core/config/load.ts';
-import { silentLogger } from '../../core/log.ts';
-import { runTask } from '../../container/runner/entry.ts';
-import type { RunResult } from '../../container/runner/outcome.ts';
-import { createBareRepo } from '../../servers/git-http/index.ts';
-import type { ScriptedSession, ScriptedTurn } from '../../servers/scripted-model/index.ts';
-import { createWorld, REPO_ROOT, SANDBOX_AVAILABLE, type World } from '../helpers/world.ts';
-
-const run = promisify(execFile);
-const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/repos');
-
-interface Fixture {
-  name: string;
-  ecosystem: string;
-  source: string;
-  commit: string;
-  license: string;
-  byHand: { install: string; test: string };
-}
-
-const fixture = (name: string): Fixture =>
-  JSON.parse(readFileSync(path.join(FIXTURES, name, 'numa-fixture.json'), 'utf8')) as Fixture;
-
-/** Folders the namespaces sandbox shows (bubblewrap.ts: /usr, /etc, /opt and the links into /usr). */
-const SHOWN = ['/usr/', '/bin/', '/sbin/', '/lib/', '/lib64/', '/opt/'];
+import type { ScriptedSession } from '../../servers/scripted-model/index.ts';
+import { finishTurn } from '../helpers/turns.ts';
+import { SANDBOX_AVAILABLE, type World } from '../helpers/world.ts';
+import {
+  committedFiles,
+  FIXTURES,
+  fromFixture,
+  loggedCounts,
+  readFixture,
+  repoWorld,
+  runOn as runTaskOn,
+  SANDBOX_SHOWN,
+  tipOf,
+  toolResults,
+  toolTurn as call,
+} from './harness.ts';
 
 /**
  * The program the repository's commands find for `name`: the first on the PATH they get, among
@@ -55,7 +44,7 @@ const SHOWN = ['/usr/', '/bin/', '/sbin/', '/lib/', '/lib64/', '/opt/'];
  */
 function sandboxTool(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(':')) {
-    if (!dir || (SANDBOX_AVAILABLE && !SHOWN.some((p) => `${dir}/`.startsWith(p)))) continue;
+    if (!dir || (SANDBOX_AVAILABLE && !SANDBOX_SHOWN.some((p) => `${dir}/`.startsWith(p)))) continue;
     const file = path.join(dir, name);
     try {
       accessSync(file, constants.X_OK);
@@ -71,11 +60,8 @@ const GO = sandboxTool('go');
 const CARGO = sandboxTool('cargo');
 const RUSTC = sandboxTool('rustc');
 
-const call = (name: string, args: Record<string, unknown>): ScriptedTurn => ({
-  tool_calls: [{ name, arguments: args }],
-});
 const runCommand = (command: string) => call('run_command', { command, timeout_s: 300 });
-const finish = (message: string) => call('finish', { summary: message, commit_message: message });
+const finish = (message: string) => finishTurn(message);
 
 /** What the toolchain prints itself, in the same sandbox: one line per result kind, then the versions. */
 const GO_COUNTS =
@@ -204,27 +190,6 @@ const sessions: ScriptedSession[] = [
   },
 ];
 
-/** The contents of the run_command results of one session, in order (from its last request). */
-function toolResults(world: World, match: string): string[] {
-  const last = world.model
-    .requests()
-    .map((r) => r.body as { messages?: Array<{ role: string; content?: unknown }> })
-    .filter((b) => JSON.stringify(b.messages?.find((m) => m.role === 'user')?.content ?? '').includes(match))
-    .at(-1);
-  return (last?.messages ?? [])
-    .filter((m) => m.role === 'tool')
-    .map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content)));
-}
-
-/** The counts in the task log's lines (the verifier's). */
-function loggedCounts(log: string): { before: number; after: number; afterFailed: number } {
-  const before = /baseline \(tests before the change\): (\d+) passed, (\d+) failed/.exec(log);
-  const after = /tests after the change: (\d+) passed, (\d+) failed/.exec(log);
-  expect(before, log).not.toBeNull();
-  expect(after, log).not.toBeNull();
-  return { before: Number(before![1]), after: Number(after![1]), afterFailed: Number(after![2]) };
-}
-
 /** go's own figures in a GO_COUNTS output: the "--- PASS/FAIL/SKIP" lines (subtests too). */
 function goCounts(out: string): { exit: number; passed: number; failed: number; skipped: number } {
   const n = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
@@ -251,76 +216,36 @@ describe.skipIf(!GO || !CARGO || !RUSTC)(
   `real repositories, Go and Rust (${!GO || !CARGO || !RUSTC ? 'skipped: go, cargo or rustc is not where the sandbox sees it (/usr/bin: apt-get install golang-go cargo rustc)' : `${GO}, ${CARGO}`})`,
   () => {
     let world: World;
-    const apps: Record<string, number> = {};
+    let apps: Record<string, number> = {};
 
     beforeAll(async () => {
-      world = await createWorld({ model: { turns: [], sessions } });
       // itoa-unignored: the same crate without its .gitignore (target/, Cargo.lock).
       const unignored: Record<string, string> = {};
       for (const file of ['Cargo.toml', 'src/lib.rs', 'src/udiv128.rs', 'tests/test.rs', 'LICENSE-MIT'])
         unignored[file] = readFileSync(path.join(FIXTURES, 'itoa', file), 'utf8');
-      for (const name of ['uuid', 'itoa', 'itoa-unignored']) {
-        await createBareRepo(
-          path.join(world.root, 'git'),
-          name,
-          name === 'itoa-unignored' ? { files: unignored } : { sourceDir: path.join(FIXTURES, name) },
-        );
-        apps[name] = Number(
-          world.backend.store.createApplication({
-            name,
-            git_repo_url: world.git.repoUrl(name),
-            owner: 'test',
-          }).id,
-        );
-      }
+      ({ world, apps } = await repoWorld(sessions, {
+        uuid: fromFixture('uuid'),
+        itoa: fromFixture('itoa'),
+        'itoa-unignored': { files: unignored },
+      }));
     });
 
     afterAll(async () => {
       await world?.close();
     });
 
-    const runOn = async (
+    const runOn = (
       app: 'uuid' | 'itoa' | 'itoa-unignored',
       title: string,
       extra: Record<string, unknown> = {},
-    ): Promise<{ branch: string; result: RunResult; log: string; bare: string }> => {
-      const t = world.backend.store.createTask({ title, description: title, application_id: apps[app]! });
-      const config = validate(world.configValues(extra), 'test');
-      const lines: string[] = [];
-      const result = await runTask({
-        loaded: { config, workDir: config.work_dir, fileValues: {} },
-        taskId: String(t.id),
-        logger: silentLogger,
-        onLine: (l) => lines.push(l),
-      });
-      return {
-        branch: String(t.code_branch),
-        result,
-        log: lines.join('\n'),
-        bare: path.join(world.root, 'git', `${app}.git`),
-      };
-    };
-
-    /** The branch's tip in the bare repository, or undefined (rev-parse --verify -q fails). */
-    const tipOf = (bare: string, branch: string) =>
-      run('git', ['--git-dir', bare, 'rev-parse', '--verify', '-q', `refs/heads/${branch}`]).then(
-        (r) => r.stdout.trim(),
-        () => undefined,
-      );
-
-    /** The files the branch's tip commit changed (git show --stat, by name). */
-    const committedFiles = async (bare: string, branch: string) =>
-      (await run('git', ['--git-dir', bare, 'show', '--name-only', '--format=', branch])).stdout
-        .trim()
-        .split('\n')
-        .sort();
+    ) => runTaskOn(world, apps, app, title, extra);
 
     it('fixtures: each says where it is from, with its license beside it', () => {
       for (const [name, license, licenseFiles] of [
         ['uuid', 'BSD-3-Clause', ['LICENSE']],
         ['itoa', 'MIT OR Apache-2.0', ['LICENSE-MIT', 'LICENSE-APACHE']],
       ] as const) {
-        const f = fixture(name);
+        const f = readFixture(name);
         expect(f).toMatchObject({ name, license });
         expect(f.commit).toMatch(/^[0-9a-f]{40}$/);
         for (const file of licenseFiles) accessSync(path.join(FIXTURES, name, file));
@@ -422,7 +347,7 @@ describe.skipIf(!GO || !CARGO || !RUSTC)(
         { limits: { repair_rounds: 0 } },
       );
       expect(result, log).toMatchObject({ status: 'done' });
-      expect(loggedCounts(log)).toEqual({ before: 11, after: 13, afterFailed: 0 });
+      expect(loggedCounts(log)).toEqual({ before: 11, beforeFailed: 0, after: 13, afterFailed: 0 });
       // The baseline's build output: left out, and said so.
       expect(log).toMatch(
         /the setup and the baseline tests left \d+ path\(s\) that git does not ignore; they are not committed: .*(Cargo\.lock|target)/,

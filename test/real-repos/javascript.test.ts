@@ -17,29 +17,26 @@
  *
  * The installs reach registry.npmjs.org (the only host in sandbox.network.allow); nothing else.
  */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validate } from '../../core/config/load.ts';
-import { silentLogger } from '../../core/log.ts';
 import { FileBlobStore } from '../../adapters/local/file-blob-store.ts';
 import { BlobStoreCodeCache } from '../../container/runner/code-cache.ts';
-import { runTask } from '../../container/runner/entry.ts';
-import type { RunResult } from '../../container/runner/outcome.ts';
-import { createBareRepo } from '../../servers/git-http/index.ts';
-import type { ScriptedSession, ScriptedTurn } from '../../servers/scripted-model/index.ts';
-import { createWorld, REPO_ROOT, SANDBOX_AVAILABLE, type World } from '../helpers/world.ts';
+import type { ScriptedSession } from '../../servers/scripted-model/index.ts';
+import { finishTurn } from '../helpers/turns.ts';
+import { SANDBOX_AVAILABLE, type World } from '../helpers/world.ts';
+import {
+  committedFiles,
+  fromFixture,
+  repoWorld,
+  runOn as runTaskOn,
+  tipOf,
+  toolTurn as call,
+  type RealRun,
+} from './harness.ts';
 
-const run = promisify(execFile);
-const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/repos');
 const REPOS = ['dequal', 'webidl-conversions'] as const;
 type Repo = (typeof REPOS)[number];
 
-const call = (name: string, args: Record<string, unknown>): ScriptedTurn => ({
-  tool_calls: [{ name, arguments: args }],
-});
-const finish = (summary: string) => call('finish', { summary, commit_message: summary });
+const finish = (summary: string) => finishTurn(summary);
 
 // dequal: a deep `includes` built on dequal, with an uvu suite of two tests.
 const dequalAdd = [
@@ -145,27 +142,20 @@ const sessions: ScriptedSession[] = [
   },
 ];
 
-interface Ran {
-  task: { id: number; code_branch: string };
-  result: RunResult;
-  log: string;
+interface Ran extends RealRun {
   baseline: number;
   after?: number;
 }
 
 describe('real repositories: JavaScript', () => {
   let world: World;
-  const apps = {} as Record<Repo, number>;
+  let apps: Record<string, number> = {};
 
   beforeAll(async () => {
-    world = await createWorld({ model: { turns: [], sessions } });
-    for (const name of REPOS) {
-      await createBareRepo(path.join(world.root, 'git'), name, { sourceDir: path.join(FIXTURES, name) });
-      apps[name] = Number(
-        world.backend.store.createApplication({ name, git_repo_url: world.git.repoUrl(name), owner: 'test' })
-          .id,
-      );
-    }
+    ({ world, apps } = await repoWorld(
+      sessions,
+      Object.fromEntries(REPOS.map((name) => [name, fromFixture(name)])),
+    ));
   });
 
   afterAll(async () => {
@@ -178,65 +168,30 @@ describe('real repositories: JavaScript', () => {
     extra: Record<string, unknown> = {},
     opts: { codeCache?: boolean } = {},
   ): Promise<Ran> => {
-    const t = world.backend.store.createTask({ title, description: title, application_id: apps[repo] });
-    const task = { id: Number(t.id), code_branch: String(t.code_branch) };
-    const config = validate(
-      world.configValues({ sandbox: { network: { allow: ['registry.npmjs.org'] } }, ...extra }),
-      'test',
-    );
-    const lines: string[] = [];
     // The code cache as the AWS runner wires it (local runs have none): the work dir's blobs.
-    const blobs = new FileBlobStore({ root: config.work_dir });
-    const result = await runTask({
-      loaded: { config, workDir: config.work_dir, fileValues: {} },
-      taskId: String(task.id),
-      logger: silentLogger,
-      onLine: (l) => lines.push(l),
-      ...(opts.codeCache ? { blobs, codeCache: new BlobStoreCodeCache({ blobs }) } : {}),
-    });
-    const log = lines.join('\n');
+    const blobs = new FileBlobStore({ root: String(world.configValues().work_dir) });
+    const ran = await runTaskOn(
+      world,
+      apps,
+      repo,
+      title,
+      { sandbox: { network: { allow: ['registry.npmjs.org'] } }, ...extra },
+      opts.codeCache ? { blobs, codeCache: new BlobStoreCodeCache({ blobs }) } : {},
+    );
     const count = (re: RegExp) => {
-      const m = re.exec(log);
+      const m = re.exec(ran.log);
       return m ? Number(m[1]) : undefined;
     };
     const baseline = count(/baseline \(tests before the change\): (\d+) passed, 0 failed/);
-    expect(baseline, log).toBeDefined();
-    return {
-      task,
-      result,
-      log,
-      baseline: baseline!,
-      after: count(/tests after the change: (\d+) passed/),
-    };
+    expect(baseline, ran.log).toBeDefined();
+    return { ...ran, baseline: baseline!, after: count(/tests after the change: (\d+) passed/) };
   };
 
-  const bare = (repo: Repo) => path.join(world.root, 'git', `${repo}.git`);
-
-  /** The branch's tip in the repository, or undefined (rev-parse --verify fails). */
-  const tipOf = (repo: Repo, branch: string): Promise<string | undefined> =>
-    run('git', ['--git-dir', bare(repo), 'rev-parse', '--verify', '-q', `refs/heads/${branch}`]).then(
-      (r) => r.stdout.trim() || undefined,
-      () => undefined,
-    );
-
-  /** The files the branch's tip commit changed (`git show --name-only`). */
-  const pushedFiles = async (repo: Repo, branch: string): Promise<string[]> => {
-    const { stdout } = await run('git', [
-      '--git-dir',
-      bare(repo),
-      'show',
-      '--name-only',
-      '--format=',
-      `refs/heads/${branch}`,
-    ]);
-    return stdout.split('\n').filter(Boolean).sort();
-  };
-
-  const expectAddPushed = async (repo: Repo, ran: Ran, files: string[]) => {
+  const expectAddPushed = async (ran: Ran, files: string[]) => {
     expect(ran.result, ran.log).toMatchObject({ status: 'done' });
-    expect(await tipOf(repo, ran.task.code_branch)).toMatch(/^[0-9a-f]{40}$/);
+    expect(await tipOf(ran.bare, ran.branch)).toMatch(/^[0-9a-f]{40}$/);
     // Only the change: no node_modules, no lockfile the install made, no build output.
-    expect(await pushedFiles(repo, ran.task.code_branch)).toEqual(files);
+    expect(await committedFiles(ran.bare, ran.branch)).toEqual(files);
     expect(world.statuses(ran.task.id).at(-1)).toBe('done');
   };
 
@@ -252,7 +207,7 @@ describe('real repositories: JavaScript', () => {
       // uvu's own summary is `Total: 44 Passed: 44`.
       expect(ran.baseline).toBe(44);
       expect(ran.after).toBe(46);
-      await expectAddPushed('dequal', ran, ['src/index.js', 'test/includes.js']);
+      await expectAddPushed(ran, ['src/index.js', 'test/includes.js']);
     }, 180_000);
 
     it('break: a wrong Date comparison fails, is named, and nothing is pushed', async () => {
@@ -266,7 +221,7 @@ describe('real repositories: JavaScript', () => {
         /tests after the change: 43 passed, 1 failed; new failures: index\.js > Date > Dates;/,
       );
       expect(ran.result.reason).toMatch(/1 new test failure\(s\): index\.js > Date > Dates$/);
-      expect(await tipOf('dequal', ran.task.code_branch)).toBeUndefined();
+      expect(await tipOf(ran.bare, ran.branch)).toBeUndefined();
       expect(world.statuses(ran.task.id).at(-1)).toBe('failed');
     }, 180_000);
 
@@ -285,7 +240,7 @@ describe('real repositories: JavaScript', () => {
       expect(ran.log).toMatch(/\| added 16 packages/);
       expect(ran.baseline).toBe(44);
       expect(ran.after).toBe(46);
-      await expectAddPushed('dequal', ran, ['src/index.js', 'test/includes.js']);
+      await expectAddPushed(ran, ['src/index.js', 'test/includes.js']);
     }, 180_000);
   });
 
@@ -307,7 +262,7 @@ describe('real repositories: JavaScript', () => {
       // node --test's own summary: `# tests 6976`, `# pass 6976`.
       expect(ran.baseline).toBe(6976);
       expect(ran.after).toBe(6978);
-      await expectAddPushed('webidl-conversions', ran, ['lib/index.js', 'test/epoch-time-stamp.js']);
+      await expectAddPushed(ran, ['lib/index.js', 'test/epoch-time-stamp.js']);
       cachesFilled = true;
     }, 180_000);
 
@@ -337,7 +292,7 @@ describe('real repositories: JavaScript', () => {
         'should return `true` for objects',
       ].map((t) => `WebIDL boolean type > ${t}`);
       expect(ran.result.reason).toContain(`4 new test failure(s): ${names.join(', ')}`);
-      expect(await tipOf('webidl-conversions', ran.task.code_branch)).toBeUndefined();
+      expect(await tipOf(ran.bare, ran.branch)).toBeUndefined();
       expect(world.statuses(ran.task.id).at(-1)).toBe('failed');
     }, 180_000);
   });

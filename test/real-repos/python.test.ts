@@ -25,37 +25,28 @@
  * Nothing is installed from PyPI: the install step may try (its fallbacks say so in the log), and
  * the tests need nothing but the standard library and pytest.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validate } from '../../core/config/load.ts';
-import { silentLogger } from '../../core/log.ts';
-import { runTask } from '../../container/runner/entry.ts';
-import type { RunResult } from '../../container/runner/outcome.ts';
-import { createBareRepo } from '../../servers/git-http/index.ts';
-import type { ScriptedSession, ScriptedTurn } from '../../servers/scripted-model/index.ts';
-import { createWorld, REPO_ROOT, SANDBOX_AVAILABLE, type World } from '../helpers/world.ts';
+import type { ScriptedSession } from '../../servers/scripted-model/index.ts';
+import { finishTurn } from '../helpers/turns.ts';
+import { SANDBOX_AVAILABLE, type World } from '../helpers/world.ts';
+import {
+  committedFiles,
+  FIXTURES,
+  fromFixture,
+  loggedCounts,
+  readFixture,
+  repoWorld,
+  runOn as runTaskOn,
+  SANDBOX_SHOWN,
+  tipOf,
+  toolResults,
+  toolTurn as call,
+} from './harness.ts';
 
-const run = promisify(execFile);
-const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/repos');
 const SLOW = 300_000;
-
-interface Fixture {
-  name: string;
-  ecosystem: string;
-  source: string;
-  commit: string;
-  license: string;
-  byHand: { install: string; test: string };
-}
-
-const fixture = (name: string): Fixture =>
-  JSON.parse(readFileSync(path.join(FIXTURES, name, 'numa-fixture.json'), 'utf8')) as Fixture;
-
-/** Folders the namespaces sandbox shows (bubblewrap.ts: /usr, /etc, /opt and the links into /usr). */
-const SHOWN = ['/usr/', '/bin/', '/sbin/', '/lib/', '/lib64/', '/opt/'];
 
 /** Whether a user that is neither the owner nor in the group can reach `dir` (x on it and every parent). */
 function othersCanReach(dir: string): boolean {
@@ -97,7 +88,7 @@ function sandboxPython(): SandboxPython {
     } catch {
       continue;
     }
-    if (!SANDBOX_AVAILABLE || SHOWN.some((p) => `${dir}/`.startsWith(p)))
+    if (!SANDBOX_AVAILABLE || SANDBOX_SHOWN.some((p) => `${dir}/`.startsWith(p)))
       return { python: file, readOnlyPaths: [], passedOver };
     const pyenv = process.env.PYENV_ROOT;
     let show: string;
@@ -138,11 +129,8 @@ const ranThisPython = (out: string) =>
   );
 const WHERE = `${PYTHON.python ?? 'no python3'}${PYTHON.readOnlyPaths.length ? ` (sandbox.read_only_paths: ${PYTHON.readOnlyPaths.join(', ')})` : ''}${PYTHON.passedOver.length ? `; not ${PYTHON.passedOver.join(', ')}` : ''}`;
 
-const call = (name: string, args: Record<string, unknown>): ScriptedTurn => ({
-  tool_calls: [{ name, arguments: args }],
-});
 const runCommand = (command: string) => call('run_command', { command, timeout_s: 300 });
-const finish = (message: string) => call('finish', { summary: message, commit_message: message });
+const finish = (message: string) => finishTurn(message);
 
 /**
  * What the runner prints itself, run by the agent in the same sandbox with the install step's
@@ -278,37 +266,6 @@ const sessions: ScriptedSession[] = [
   },
 ];
 
-/** The contents of the tool results of one session, in order (from its last request). */
-function toolResults(world: World, match: string): string[] {
-  const last = world.model
-    .requests()
-    .map((r) => r.body as { messages?: Array<{ role: string; content?: unknown }> })
-    .filter((b) => JSON.stringify(b.messages?.find((m) => m.role === 'user')?.content ?? '').includes(match))
-    .at(-1);
-  return (last?.messages ?? [])
-    .filter((m) => m.role === 'tool')
-    .map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content)));
-}
-
-/** The counts in the task log's lines (the verifier's). */
-function loggedCounts(log: string): {
-  before: number;
-  beforeFailed: number;
-  after: number;
-  afterFailed: number;
-} {
-  const before = /baseline \(tests before the change\): (\d+) passed, (\d+) failed/.exec(log);
-  const after = /tests after the change: (\d+) passed, (\d+) failed/.exec(log);
-  expect(before, log).not.toBeNull();
-  expect(after, log).not.toBeNull();
-  return {
-    before: Number(before![1]),
-    beforeFailed: Number(before![2]),
-    after: Number(after![1]),
-    afterFailed: Number(after![2]),
-  };
-}
-
 /** unittest's own figures in an UNITTEST_SAYS output: "Ran N tests", then OK or FAILED. */
 function unittestSays(out: string): { exit: number; ran: number; ok: boolean } {
   return {
@@ -332,70 +289,31 @@ describe.skipIf(!HAS_VENV)(
   `real repositories, Python (${HAS_VENV ? WHERE : `skipped: no python3 with venv and ensurepip where the sandbox sees it: ${WHERE} (apt-get install python3-venv)`})`,
   () => {
     let world: World;
-    const apps: Record<string, number> = {};
+    let apps: Record<string, number> = {};
 
     beforeAll(async () => {
-      world = await createWorld({ model: { turns: [], sessions } });
-      for (const name of ['tomli', 'inflection']) {
-        await createBareRepo(path.join(world.root, 'git'), name, { sourceDir: path.join(FIXTURES, name) });
-        apps[name] = Number(
-          world.backend.store.createApplication({
-            name,
-            git_repo_url: world.git.repoUrl(name),
-            owner: 'test',
-          }).id,
-        );
-      }
+      ({ world, apps } = await repoWorld(sessions, {
+        tomli: fromFixture('tomli'),
+        inflection: fromFixture('inflection'),
+      }));
     });
 
     afterAll(async () => {
       await world?.close();
     });
 
-    const runOn = async (
-      app: 'tomli' | 'inflection',
-      title: string,
-      extra: Record<string, unknown> = {},
-    ): Promise<{ branch: string; result: RunResult; log: string; bare: string }> => {
-      const t = world.backend.store.createTask({ title, description: title, application_id: apps[app]! });
-      const base = world.configValues();
+    /** A task through the pipeline, with the sandbox showing the Python the suite found. */
+    const runOn = (app: 'tomli' | 'inflection', title: string, extra: Record<string, unknown> = {}) => {
       const sandbox = {
-        ...(base.sandbox as Record<string, unknown>),
+        ...(world.configValues().sandbox as Record<string, unknown>),
         ...(PYTHON.readOnlyPaths.length > 0 ? { read_only_paths: PYTHON.readOnlyPaths } : {}),
       };
-      const config = validate(world.configValues({ sandbox, ...extra }), 'test');
-      const lines: string[] = [];
-      const result = await runTask({
-        loaded: { config, workDir: config.work_dir, fileValues: {} },
-        taskId: String(t.id),
-        logger: silentLogger,
-        onLine: (l) => lines.push(l),
-      });
-      return {
-        branch: String(t.code_branch),
-        result,
-        log: lines.join('\n'),
-        bare: path.join(world.root, 'git', `${app}.git`),
-      };
+      return runTaskOn(world, apps, app, title, { sandbox, ...extra });
     };
-
-    /** The branch's tip in the bare repository, or undefined (rev-parse --verify -q fails). */
-    const tipOf = (bare: string, branch: string) =>
-      run('git', ['--git-dir', bare, 'rev-parse', '--verify', '-q', `refs/heads/${branch}`]).then(
-        (r) => r.stdout.trim(),
-        () => undefined,
-      );
-
-    /** The files the branch's tip commit changed (git show --name-only). */
-    const committedFiles = async (bare: string, branch: string) =>
-      (await run('git', ['--git-dir', bare, 'show', '--name-only', '--format=', branch])).stdout
-        .trim()
-        .split('\n')
-        .sort();
 
     it('fixtures: each says where it is from, with its license beside it', () => {
       for (const name of ['tomli', 'inflection']) {
-        const f = fixture(name);
+        const f = readFixture(name);
         expect(f).toMatchObject({ name, ecosystem: 'python', license: 'MIT' });
         expect(f.source).toMatch(/^https:\/\/github\.com\/[\w-]+\/[\w-]+$/);
         expect(f.commit).toMatch(/^[0-9a-f]{40}$/);

@@ -77,6 +77,12 @@ export interface DepsCacheContext {
   signal?: AbortSignal;
 }
 
+/** A cache entry's blob key, and the lockfiles it was made from (for the log). */
+export interface DepsKey {
+  key: string;
+  lockfiles: string[];
+}
+
 export class DepsCache {
   private readonly maxBytes: number;
   private readonly timeoutMs: number;
@@ -91,7 +97,7 @@ export class DepsCache {
    * repository has no lockfile (nothing pins what the install brings) or the commands have no
    * home of their own (unsandboxed).
    */
-  async key(ctx: DepsCacheContext): Promise<{ key: string; lockfiles: string[] } | undefined> {
+  async key(ctx: DepsCacheContext): Promise<DepsKey | undefined> {
     if (!ctx.sandbox.homeDir) return undefined;
     const lockfiles: Array<[string, string]> = [];
     for (const name of LOCKFILES) {
@@ -113,10 +119,12 @@ export class DepsCache {
     return { key: `${DEPS_CACHE_PREFIX}${digest}.tar`, lockfiles: lockfiles.map(([n]) => n) };
   }
 
-  /** Unpacks the cached archive into the sandbox's home; false when there is none or it fails. */
-  async restore(ctx: DepsCacheContext): Promise<boolean> {
+  /**
+   * Unpacks the archive cached under `k` (key(), looked up before the install) into the
+   * sandbox's home; false when there is none or it fails.
+   */
+  async restore(ctx: DepsCacheContext, k: DepsKey | undefined): Promise<boolean> {
     const home = ctx.sandbox.homeDir;
-    const k = await this.key(ctx);
     if (home && !k) ctx.log('dependency cache: not used (no lockfile pins what the install brings)');
     if (!home || !k) return false;
     const t0 = performance.now();
@@ -171,12 +179,11 @@ export class DepsCache {
 
   /**
    * Packs the package managers' caches in the sandbox's home and stores them. Never throws.
-   * `before` is the key looked up before the install: an install without a lockfile writes one
-   * (npm's package-lock.json), and a key made from it would never be looked up again.
+   * `k` is the key looked up before the install: an install without a lockfile writes one (npm's
+   * package-lock.json), and a key made from it would never be looked up again.
    */
-  async save(ctx: DepsCacheContext, before?: { key: string; lockfiles: string[] }): Promise<void> {
+  async save(ctx: DepsCacheContext, k: DepsKey | undefined): Promise<void> {
     const home = ctx.sandbox.homeDir;
-    const k = before ?? (await this.key(ctx));
     if (!home || !k) return;
     const t0 = performance.now();
     const out = path.join(home, ARCHIVE_OUT);

@@ -37,7 +37,7 @@ import {
 } from './gates/unsafe-files.ts';
 import { emptyReport, nameList, reportLines, type TestRunReport, type VerificationReport } from './report.ts';
 import type { TestCase } from './results/index.ts';
-import type { DepsCache } from './deps-cache.ts';
+import type { DepsCache, DepsKey } from './deps-cache.ts';
 import { judgeRunnability, shortCommand, type Runnability } from './runnable.ts';
 import { runSetupSteps } from './setup.ts';
 import type { Sandbox } from '../sandbox/types.ts';
@@ -136,7 +136,7 @@ export class Verifier {
   /** The dependency cache was looked up (once, before the first install). */
   private depsLookedUp = false;
   private depsRestored = false;
-  private depsKey: { key: string; lockfiles: string[] } | undefined;
+  private depsKey: DepsKey | undefined;
   /** The baseline is running: an install now is before the agent started. */
   private inBaseline = false;
   private readonly reverted = new Set<string>();
@@ -176,26 +176,17 @@ export class Verifier {
       return;
     }
     this.step('running the baseline tests');
-    this.inBaseline = true;
-    let run: RawTestRun;
-    try {
-      run = await this.runTests();
-    } finally {
-      this.inBaseline = false;
-    }
-    let verdict = this.judge(run);
+    let run = await this.runBaselineTests();
+    let summary = summarizeRun(run, this.opts.repoDir);
+    let verdict = this.judge(summary, run);
     if (!verdict.runnable && run.setupFailed) {
       // An install can fail for a passing reason (a registry's hiccup): once more before giving up.
       this.opts.log(`the tests cannot run before the change: ${verdict.why}; running the install step again`);
-      this.inBaseline = true;
-      try {
-        run = await this.runTests();
-      } finally {
-        this.inBaseline = false;
-      }
-      verdict = this.judge(run);
+      run = await this.runBaselineTests();
+      summary = summarizeRun(run, this.opts.repoDir);
+      verdict = this.judge(summary, run);
     }
-    this.baselineRun = summarizeRun(run, this.opts.repoDir);
+    this.baselineRun = summary;
     this.baselineRunnability = verdict;
     this.report.baseline = runReport(this.baselineRun);
     this.report.runnable.baseline = { runnable: verdict.runnable, why: verdict.why };
@@ -247,8 +238,8 @@ export class Verifier {
     await this.save();
   }
 
-  private judge(run: RawTestRun, strict = true): Runnability {
-    return judgeRunnability(summarizeRun(run, this.opts.repoDir), {
+  private judge(summary: TestRunSummary, run: RawTestRun, strict = true): Runnability {
+    return judgeRunnability(summary, {
       setupFailed: run.setupFailed,
       timeoutSeconds: this.opts.config.limits.test_timeout,
       strict,
@@ -278,6 +269,16 @@ export class Verifier {
     return this.baselineRunnability?.runnable ? this.baselineRun : undefined;
   }
 
+  /** runTests() before the agent started: an install it makes may fill the dependency cache. */
+  private async runBaselineTests(): Promise<RawTestRun> {
+    this.inBaseline = true;
+    try {
+      return await this.runTests();
+    } finally {
+      this.inBaseline = false;
+    }
+  }
+
   /** One run of the test command, with the install step first (once, until it succeeds). */
   async runTests(): Promise<RawTestRun> {
     const detected = this.opts.detected;
@@ -297,7 +298,7 @@ export class Verifier {
       if (deps && !this.depsLookedUp) {
         this.depsLookedUp = true;
         this.depsKey = await deps.cache.key(deps.ctx);
-        this.depsRestored = await deps.cache.restore(deps.ctx);
+        this.depsRestored = await deps.cache.restore(deps.ctx, this.depsKey);
       }
       const s = await runTestCommand({
         command: install,
@@ -412,7 +413,7 @@ export class Verifier {
     // included). After one whose tests could not run, the change must first make them run.
     const verdict = this.baselineRunnability?.runnable
       ? { runnable: true, warnings: [] }
-      : this.judge(raw, false);
+      : this.judge(summary, raw, false);
     this.report.runnable.after = { runnable: verdict.runnable, why: verdict.why };
     if (!verdict.runnable) {
       this.report.after = runReport(summary);
